@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "pd_service.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/pd_proto.h"
+#include "region.h"
+
+int pd_service_start(struct pd_service *s, int mode)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	uint32_t nonce = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->mode = mode;
+	s->next_serial = 1;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) < 0)
+		nonce = (uint32_t)getpid() * 2654435761u;
+	snprintf(s->name, sizeof(s->name), "capcr-pd.%d.%08x", getpid(),
+		 nonce);
+	s->listen_fd = socket(AF_UNIX,
+			      SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->listen_fd < 0)
+		return -1;
+	memcpy(sa.sun_path + 1, s->name, strlen(s->name));
+	if (bind(s->listen_fd, (struct sockaddr *)&sa,
+		 offsetof(struct sockaddr_un, sun_path) + 1 +
+			 strlen(s->name)) < 0 ||
+	    listen(s->listen_fd, 128) < 0) {
+		int e = errno;
+		close(s->listen_fd);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void session_close(struct pd_service *s, unsigned i)
+{
+	struct pd_session *x = &s->sess[i];
+
+	close(x->fd);
+	if (x->region)
+		munmap(x->region, CAPCR_CAPINFO_REGION_SIZE);
+	if (x->memfd >= 0)
+		close(x->memfd);
+	s->sess[i] = s->sess[--s->nsess];
+}
+
+void pd_service_stop(struct pd_service *s)
+{
+	while (s->nsess)
+		session_close(s, s->nsess - 1);
+	free(s->sess);
+	s->sess = NULL;
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	s->listen_fd = -1;
+}
+
+/* Is pid one of ours?  With the monitor as child subreaper, every process
+ * of the tree has the monitor as an ancestor, orphans included. */
+static int in_tree(pid_t pid)
+{
+	pid_t self = getpid();
+
+	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
+		char path[64], buf[512];
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return 0;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return 0;
+		buf[n] = 0;
+		char *p = strrchr(buf, ')'); /* comm may hold anything */
+		int ppid;
+		if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+			return 0;
+		if (ppid == self)
+			return 1;
+		pid = ppid;
+	}
+	return 0;
+}
+
+static int reply(int fd, int status, int mode, uint64_t badge_base, int pass)
+{
+	struct capcr_pd_reply rp = { .magic = CAPCR_PD_MAGIC,
+				     .status = status,
+				     .mode = (uint32_t)mode,
+				     .badge_base = badge_base };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr a;
+	} cm;
+	struct iovec iov = { &rp, sizeof(rp) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (pass >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass, sizeof(int));
+	}
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == sizeof(rp) ? 0 : -1;
+}
+
+/* ipc mode: apply one insert or remove to the monitor's copy. */
+static void ipc_update(struct pd_session *x, const struct capcr_pd_request *rq)
+{
+	struct capcr_capinfo_header *h = x->region;
+	struct capcr_cap_info *a = (struct capcr_cap_info *)(h + 1);
+
+	h->seq++;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (rq->op == CAPCR_PD_REMOVE) {
+		for (unsigned i = 0; i < h->count; i++)
+			if (a[i].kcap == rq->kcap) {
+				a[i] = a[--h->count];
+				break;
+			}
+	} else if (h->count < h->capacity) {
+		a[h->count++] = (struct capcr_cap_info){
+			.kcap = rq->kcap,
+			.kind = rq->kind < CAPCR_KIND_MAX ? rq->kind : 0,
+			.badge_ptr = rq->badge_ptr,
+		};
+	} else {
+		h->flags |= CAPCR_CAPINFO_F_OVERFLOW;
+	}
+	h->updates++;
+	h->flags |= CAPCR_CAPINFO_F_COMPLETE;
+	__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
+}
+
+static void add_session(struct pd_service *s, int fd, pid_t pid, int memfd,
+			struct capcr_capinfo_header *h)
+{
+	struct pd_session *n =
+		realloc(s->sess, (s->nsess + 1) * sizeof(*s->sess));
+	if (!n) {
+		close(fd);
+		if (h)
+			munmap(h, CAPCR_CAPINFO_REGION_SIZE);
+		if (memfd >= 0)
+			close(memfd);
+		return;
+	}
+	s->sess = n;
+	s->sess[s->nsess++] = (struct pd_session){ fd, pid, memfd, h };
+}
+
+static void cap_space_info(struct pd_service *s, int fd, pid_t pid)
+{
+	uint64_t badge_base = s->next_serial++ << 32;
+	int memfd;
+
+	if (s->mode == CAPCR_PD_REFUSED || !in_tree(pid)) {
+		if (s->mode != CAPCR_PD_REFUSED)
+			capcr_warn("PD request from PID %d, which is not in "
+				   "the monitored tree: refused", pid);
+		reply(fd, 0, CAPCR_PD_REFUSED, 0, -1);
+		close(fd);
+		return;
+	}
+	memfd = region_create(pid, badge_base);
+	if (memfd < 0) {
+		capcr_warn("cannot make a region for PID %d: %s", pid,
+			   strerror(errno));
+		reply(fd, 0, CAPCR_PD_REFUSED, 0, -1);
+		close(fd);
+		return;
+	}
+	s->served++;
+	if (s->mode == CAPCR_PD_SHM) {
+		reply(fd, 0, CAPCR_PD_SHM, badge_base, memfd);
+		close(memfd);
+		close(fd);
+		return;
+	}
+	/* ipc: the region stays with the monitor, updated per request. */
+	struct capcr_capinfo_header *h =
+		mmap(NULL, CAPCR_CAPINFO_REGION_SIZE, PROT_READ | PROT_WRITE,
+		     MAP_SHARED, memfd, 0);
+	if (h == MAP_FAILED || reply(fd, 0, CAPCR_PD_IPC, badge_base, -1) < 0) {
+		if (h != MAP_FAILED)
+			munmap(h, CAPCR_CAPINFO_REGION_SIZE);
+		close(memfd);
+		close(fd);
+		return;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	add_session(s, fd, pid, memfd, h);
+}
+
+static void query(struct pd_service *s, int fd, const struct ucred *cr,
+		  pid_t pid)
+{
+	if (cr->uid != 0 && cr->uid != geteuid()) {
+		reply(fd, -EPERM, 0, 0, -1);
+		return;
+	}
+	for (unsigned i = 0; i < s->nsess; i++)
+		if (s->sess[i].pid == pid && s->sess[i].memfd >= 0) {
+			reply(fd, 0, CAPCR_PD_IPC, 0, s->sess[i].memfd);
+			return;
+		}
+	reply(fd, -ESRCH, 0, 0, -1);
+}
+
+static void accept_one(struct pd_service *s)
+{
+	struct capcr_pd_request rq;
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	struct timeval tv = { 0, 200 * 1000 };
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	/* A process that connects and never asks must not stall us. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
+	    recv(fd, &rq, sizeof(rq), 0) != sizeof(rq) ||
+	    rq.magic != CAPCR_PD_MAGIC) {
+		close(fd);
+		return;
+	}
+	if (rq.op == CAPCR_PD_CAP_SPACE_INFO) {
+		cap_space_info(s, fd, cr.pid);
+		return;
+	}
+	if (rq.op == CAPCR_PD_QUERY)
+		query(s, fd, &cr, rq.pid);
+	close(fd);
+}
+
+unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
+			    unsigned max)
+{
+	unsigned n = 0;
+
+	if (max && s->listen_fd >= 0)
+		p[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+	for (unsigned i = 0; i < s->nsess && n < max; i++)
+		p[n++] = (struct pollfd){ .fd = s->sess[i].fd, .events = POLLIN };
+	return n;
+}
+
+static void session_io(struct pd_service *s, unsigned i)
+{
+	struct capcr_pd_request rq;
+
+	for (;;) {
+		ssize_t r = recv(s->sess[i].fd, &rq, sizeof(rq), MSG_DONTWAIT);
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (r != sizeof(rq) || rq.magic != CAPCR_PD_MAGIC ||
+		    (rq.op != CAPCR_PD_INSERT && rq.op != CAPCR_PD_REMOVE)) {
+			session_close(s, i); /* gone, or talking nonsense */
+			return;
+		}
+		ipc_update(&s->sess[i], &rq);
+		if (reply(s->sess[i].fd, 0, CAPCR_PD_IPC, 0, -1) < 0) {
+			session_close(s, i);
+			return;
+		}
+	}
+}
+
+void pd_service_handle(struct pd_service *s, const struct pollfd *p,
+		       unsigned n)
+{
+	/* Sessions first, from the back: closing one moves the last. */
+	for (unsigned k = n; k-- > 1;) {
+		if (!p[k].revents)
+			continue;
+		for (unsigned i = 0; i < s->nsess; i++)
+			if (s->sess[i].fd == p[k].fd) {
+				session_io(s, i);
+				break;
+			}
+	}
+	if (n && p[0].revents & POLLIN)
+		for (int i = 0; i < 64; i++) { /* a burst of forks */
+			struct pollfd q = { .fd = s->listen_fd, .events = POLLIN };
+			if (poll(&q, 1, 0) <= 0)
+				break;
+			accept_one(s);
+		}
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* The PD service: answers cap_space_info() for every process of the
+ * monitored tree (docs/protocol.md). */
+#ifndef CAPCR_PD_SERVICE_H
+#define CAPCR_PD_SERVICE_H
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "capcr/capinfo.h"
+
+struct pd_session {
+	int fd;
+	pid_t pid;
+	int memfd;                           /* ipc: the monitor's copy */
+	struct capcr_capinfo_header *region; /* ipc: mapped copy */
+};
+
+struct pd_service {
+	int listen_fd;
+	int mode; /* enum capcr_pd_mode given to every process */
+	char name[64];
+	uint64_t next_serial;
+	struct pd_session *sess;
+	unsigned nsess;
+	uint64_t served; /* regions handed out */
+};
+
+/* Listen on a fresh abstract name; mode is CAPCR_PD_SHM, _IPC or
+ * _REFUSED.  Returns 0, or -1 with errno. */
+int pd_service_start(struct pd_service *s, int mode);
+void pd_service_stop(struct pd_service *s);
+/* pollfds for the listening socket and open sessions: fills at most max,
+ * returns how many. */
+unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
+			    unsigned max);
+/* Handle whatever poll reported on the fds from pd_service_pollfds. */
+void pd_service_handle(struct pd_service *s, const struct pollfd *p,
+		       unsigned n);
+
+#endif

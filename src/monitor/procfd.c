@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
+#include "procfd.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "capcr/capinfo.h"
+
+unsigned procfd_kind(const char *t, unsigned mode)
+{
+	static const struct {
+		const char *prefix;
+		unsigned kind;
+	} anon[] = {
+		{ "pipe:", CAPCR_KIND_PIPE },
+		{ "socket:", CAPCR_KIND_SOCKET },
+		{ "anon_inode:[eventfd]", CAPCR_KIND_EVENTFD },
+		{ "anon_inode:[eventpoll]", CAPCR_KIND_EPOLL },
+		{ "anon_inode:[timerfd]", CAPCR_KIND_TIMERFD },
+		{ "anon_inode:[signalfd]", CAPCR_KIND_SIGNALFD },
+		{ "anon_inode:inotify", CAPCR_KIND_INOTIFY },
+		{ "anon_inode:[pidfd]", CAPCR_KIND_PIDFD },
+		{ "pidfd:", CAPCR_KIND_PIDFD },
+		{ "/memfd:", CAPCR_KIND_MEMFD },
+		{ "anon_inode:", CAPCR_KIND_OTHER },
+	};
+	for (size_t i = 0; i < sizeof(anon) / sizeof(anon[0]); i++)
+		if (!strncmp(t, anon[i].prefix, strlen(anon[i].prefix)))
+			return anon[i].kind;
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return CAPCR_KIND_FILE;
+	case S_IFDIR:
+		return CAPCR_KIND_DIR;
+	case S_IFIFO:
+		return CAPCR_KIND_FIFO;
+	case S_IFCHR:
+		return CAPCR_KIND_CHARDEV;
+	case S_IFSOCK:
+		return CAPCR_KIND_SOCKET;
+	default:
+		return CAPCR_KIND_OTHER;
+	}
+}
+
+static void read_fdinfo(int dfd_info, struct kfd *k)
+{
+	char name[16], buf[512];
+	int fd;
+	ssize_t n;
+
+	snprintf(name, sizeof(name), "%d", k->fd);
+	fd = openat(dfd_info, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		long long v;
+		if (sscanf(l, "pos: %lld", &v) == 1)
+			k->pos = v;
+		else if (sscanf(l, "flags: %llo", &v) == 1)
+			k->flags = (unsigned)v;
+		else if (sscanf(l, "ino: %llu", &v) == 1)
+			k->ino = (uint64_t)v;
+	}
+}
+
+static int by_fd(const void *a, const void *b)
+{
+	return ((const struct kfd *)a)->fd - ((const struct kfd *)b)->fd;
+}
+
+int procfd_list(pid_t pid, struct kfd **out)
+{
+	char path[64];
+	struct kfd *v = NULL;
+	int n = 0, cap = 0;
+	DIR *d;
+	int dfd_fd, dfd_info;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	dfd_fd = dirfd(d);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	dfd_info = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct kfd *nv = realloc(v, (size_t)cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		struct kfd *k = &v[n];
+		memset(k, 0, sizeof(*k));
+		k->fd = atoi(e->d_name);
+		ssize_t l = readlinkat(dfd_fd, e->d_name, k->target,
+				       sizeof(k->target) - 1);
+		if (l < 0)
+			continue; /* closed meanwhile */
+		k->target[l] = 0;
+		struct stat st;
+		unsigned mode = 0;
+		if (fstatat(dfd_fd, e->d_name, &st, 0) == 0)
+			mode = st.st_mode;
+		k->kind = procfd_kind(k->target, mode);
+		if (dfd_info >= 0)
+			read_fdinfo(dfd_info, k);
+		n++;
+	}
+	if (dfd_info >= 0)
+		close(dfd_info);
+	closedir(d);
+	qsort(v, (size_t)n, sizeof(*v), by_fd);
+	*out = v;
+	return n;
+}
