@@ -37,8 +37,14 @@ RT_CFLAGS := $(ALL_CFLAGS) -fPIC -fvisibility=hidden -U_FORTIFY_SOURCE \
 RT_SRC  := $(wildcard src/runtime/*.c)
 RT_ASM  := $(wildcard src/runtime/*.S)
 RT_OBJ  := $(RT_SRC:%.c=$(BUILD)/%.o) $(RT_ASM:%.S=$(BUILD)/%.o)
-CLI_SRC := $(wildcard src/common/*.c src/monitor/*.c src/cli/*.c)
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC := $(wildcard src/common/*.c src/monitor/*.c src/cli/*.c \
+             src/image/*.c src/ptrace/*.c src/dump/*.c src/restore/*.c \
+             src/files/*.c)
+# Image metadata: protobuf-c, generated from src/image/capcr.proto.
+PROTO_C := $(BUILD)/gen/capcr.pb-c.c
+PROTO_H := $(BUILD)/gen/capcr.pb-c.h
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/capcr.pb-c.o
+CLI_LIBS := -lprotobuf-c -lxxhash
 
 LIB_SO  := $(BUILD)/lib/libcapcr.so
 LIB_A   := $(BUILD)/lib/libcapcr.a
@@ -72,9 +78,16 @@ $(BUILD)/src/runtime/%.o: src/runtime/%.S | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) -fPIC -c $< -o $@
 
-$(BUILD)/src/%.o: src/%.c | $(DEPS_OK)
+$(PROTO_C) $(PROTO_H): src/image/capcr.proto | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -c $< -o $@
+	protoc-c --proto_path=src/image --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/capcr.pb-c.o: $(PROTO_C)
+	$(CC) -std=gnu11 $(CFLAGS) $(SANFLAGS) -I$(BUILD)/gen -c $< -o $@
+
+$(BUILD)/src/%.o: src/%.c $(PROTO_H) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -I$(BUILD)/gen -c $< -o $@
 
 $(LIB_SO): $(RT_OBJ)
 	@mkdir -p $(dir $@)
@@ -86,7 +99,7 @@ $(LIB_A): $(RT_OBJ)
 
 $(CAPCR): $(CLI_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^
+	$(CC) $(SANFLAGS) -o $@ $^ $(CLI_LIBS)
 
 # Test programs: targets run under capcr.  They are built without the
 # sanitizers: a sanitizer runtime must come first in the preload list, and
@@ -101,8 +114,8 @@ $(BUILD)/tests/%: tests/progs/%.c tests/progs/tprog.h | $(DEPS_OK)
 # checks the runtime's code too.
 $(BUILD)/unit/%: tests/unit/%.c $(RT_OBJ) $(filter-out %/main.o,$(CLI_OBJ)) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Isrc -o $@ $< \
-		$(filter-out %/main.o,$(CLI_OBJ)) -lcmocka -ldl -pthread
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Isrc -I$(BUILD)/gen -o $@ $< \
+		$(filter-out %/main.o,$(CLI_OBJ)) $(CLI_LIBS) -lcmocka -ldl -pthread
 
 $(BUILD)/bench/%: bench/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

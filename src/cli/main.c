@@ -21,6 +21,9 @@ static const struct {
 } commands[] = {
 	{ "run", cmd_run, "start a program as a monitored target" },
 	{ "caps", cmd_caps, "show the live capability space of a process" },
+	{ "dump", cmd_dump, "checkpoint a process into an image directory" },
+	{ "restore", cmd_restore, "bring a process back from an image" },
+	{ "show", cmd_show, "explain what an image holds" },
 };
 
 static void usage(FILE *out)

@@ -17,7 +17,7 @@
 #include "../common/pd_proto.h"
 #include "region.h"
 
-int pd_service_start(struct pd_service *s, int mode)
+int pd_service_start(struct pd_service *s, int mode, const char *name)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	uint32_t nonce = 0;
@@ -27,8 +27,11 @@ int pd_service_start(struct pd_service *s, int mode)
 	s->next_serial = 1;
 	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) < 0)
 		nonce = (uint32_t)getpid() * 2654435761u;
-	snprintf(s->name, sizeof(s->name), "capcr-pd.%d.%08x", getpid(),
-		 nonce);
+	if (name)
+		snprintf(s->name, sizeof(s->name), "%s", name);
+	else
+		snprintf(s->name, sizeof(s->name), "capcr-pd.%d.%08x",
+			 getpid(), nonce);
 	s->listen_fd = socket(AF_UNIX,
 			      SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->listen_fd < 0)

@@ -27,9 +27,9 @@ struct pd_service {
 	uint64_t served; /* regions handed out */
 };
 
-/* Listen on a fresh abstract name; mode is CAPCR_PD_SHM, _IPC or
- * _REFUSED.  Returns 0, or -1 with errno. */
-int pd_service_start(struct pd_service *s, int mode);
+/* Listen on abstract name (NULL: a fresh one); mode is CAPCR_PD_SHM,
+ * _IPC or _REFUSED.  Returns 0, or -1 with errno. */
+int pd_service_start(struct pd_service *s, int mode, const char *name);
 void pd_service_stop(struct pd_service *s);
 /* pollfds for the listening socket and open sessions: fills at most max,
  * returns how many. */

@@ -23,6 +23,7 @@
 #include "../common/pd_proto.h"
 #include "commands.h"
 #include "pd_service.h"
+#include "supervise.h"
 
 /* libcapcr.so beside the capcr binary: BIN/../lib (the build tree and an
  * installed prefix have the same shape).  CAPCR_RUNTIME overrides. */
@@ -130,22 +131,19 @@ int cmd_run(int argc, char **argv)
 	}
 
 	struct pd_service pd;
-	if (pd_service_start(&pd, mode) < 0) {
+	if (pd_service_start(&pd, mode, NULL) < 0) {
 		capcr_err("cannot open the PD channel: %s", strerror(errno));
 		return 1;
 	}
 	/* Orphans of the tree come to us, so they stay in the tree. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-	sigset_t mask, orig;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, &orig);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	sigset_t orig;
+	int sfd = supervise_prepare(&orig);
+	if (sfd < 0) {
+		capcr_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
 
 	pid_t child = fork();
 	if (child < 0) {
@@ -155,40 +153,5 @@ int cmd_run(int argc, char **argv)
 	if (child == 0)
 		exec_target(argv + optind, &orig, pd.name, rt);
 
-	int status = 0, done = 0;
-	while (!done) {
-		struct pollfd p[1 + 1024];
-		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		unsigned n = pd_service_pollfds(&pd, p + 1, 1024);
-		if (poll(p, n + 1, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			capcr_err("poll: %s", strerror(errno));
-			break;
-		}
-		if (p[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo != SIGCHLD) {
-					/* A terminal's signal reached the
-					 * target's group already. */
-					if (si.ssi_code != SI_KERNEL)
-						kill(child, (int)si.ssi_signo);
-					continue;
-				}
-			}
-			int st;
-			pid_t w;
-			while ((w = waitpid(-1, &st, WNOHANG)) > 0)
-				if (w == child) {
-					status = st;
-					done = 1;
-				}
-		}
-		pd_service_handle(&pd, p + 1, n);
-	}
-	pd_service_stop(&pd);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return supervise(&pd, child);
 }

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* The checkpoint engine's shared state. */
+#ifndef CAPCR_DUMP_H
+#define CAPCR_DUMP_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../common/arena.h"
+#include "../image/image.h"
+#include "../ptrace/inject.h"
+
+struct dump_ctx {
+	pid_t pid;
+	int pidfd;
+	int memfd;             /* /proc/PID/mem, read-only */
+	struct tracee leader;
+	struct image img;
+	struct arena arena;
+	Capcr__Task *task;
+	Capcr__Mm *mm;
+	Capcr__FdTable *fdt;
+	Capcr__Files *files;
+	uint64_t scratch;      /* page mapped in the target for injected calls */
+	uint64_t pages_bytes;  /* statistics */
+	char why[512];         /* the first error, for the user */
+};
+
+/* Each returns 0 or -1 with ctx->why set. */
+int dump_task(struct dump_ctx *ctx);
+int dump_mm(struct dump_ctx *ctx);
+int dump_fds(struct dump_ctx *ctx);
+
+/* Fault injection for tests: CAPCR_FAIL_AT=NAME makes the step called NAME
+ * fail (dump and restore check it at each step). */
+int fault_at(const char *step);
+
+/* Read from the target's memory (through /proc/PID/mem). */
+int dump_peek(struct dump_ctx *ctx, uint64_t addr, void *buf, size_t len);
+/* Run a system call in the target (leader thread), with the scratch page
+ * for calls that need memory.  Returns the call's result. */
+long dump_syscall(struct dump_ctx *ctx, long nr, long a1, long a2, long a3,
+		  long a4, long a5, long a6);
+
+/* Record why the dump failed (the first reason wins); returns -1. */
+int dump_fail(struct dump_ctx *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define DUMP_FAIL dump_fail
+
+#endif

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dumping the address space: every mapping from /proc/PID/smaps with its
+ * flags, and the pages worth saving, found with the PAGEMAP_SCAN ioctl
+ * (ranges, not a word per page) and read through /proc/PID/mem in large
+ * blocks, the fastest way measured on this kernel.
+ *
+ * Saved: present or swapped pages of private anonymous memory (not the
+ * shared zero page), the pages of private file mappings that were written
+ * (anonymous copies), and the present pages of shared anonymous and memfd
+ * mappings.  Not saved: pages of shared file mappings (they are the file),
+ * clean pages of private file mappings (the file has them), vDSO and vvar
+ * (the kernel makes new ones).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "dump.h"
+#include "mm_flags.h"
+
+/* PAGEMAP_SCAN (Linux 6.7); Debian's 6.1 headers lack it. */
+struct page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask;
+	uint64_t return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PAGE_IS_FILE (1 << 2)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
+
+#define PAGE 4096ULL
+#define COPY_BUF (16ULL << 20)
+#define SCAN_VEC 512
+
+struct smaps_vma {
+	uint64_t start, end, pgoff;
+	char perms[8];
+	char path[4096];
+	uint32_t madv;
+	int growsdown;
+};
+
+static void parse_vmflags(const char *line, struct smaps_vma *v)
+{
+	for (const char *p = line + 8; p[0] && p[1]; p++) {
+		if (p[0] == ' ' || p[0] == '\n')
+			continue;
+		char f[3] = { p[0], p[1], 0 };
+		p++;
+		for (size_t i = 0;
+		     i < sizeof(mm_madv_flags) / sizeof(mm_madv_flags[0]); i++)
+			if (!strcmp(f, mm_madv_flags[i].vmflag))
+				v->madv |= 1u << mm_madv_flags[i].bit;
+		if (!strcmp(f, "gd"))
+			v->growsdown = 1;
+	}
+}
+
+static Capcr__VmaKind vma_kind(const struct smaps_vma *v, int shared)
+{
+	if (!strcmp(v->path, "[vdso]"))
+		return CAPCR__VMA_KIND__VMA_VDSO;
+	if (!strcmp(v->path, "[vvar]"))
+		return CAPCR__VMA_KIND__VMA_VVAR;
+	if (!strcmp(v->path, "[vvar_vclock]"))
+		return CAPCR__VMA_KIND__VMA_VVAR_VCLOCK;
+	if (!strcmp(v->path, "[vsyscall]"))
+		return CAPCR__VMA_KIND__VMA_VSYSCALL;
+	size_t pl = strlen(v->path);
+	/* A deleted file cannot be mapped again: keep its pages like
+	 * anonymous memory. */
+	int deleted = pl > 10 && !strcmp(v->path + pl - 10, " (deleted)");
+	if (v->path[0] != '/' || deleted || !strncmp(v->path, "/memfd:", 7) ||
+	    !strncmp(v->path, "/dev/zero", 9) ||
+	    !strncmp(v->path, "/SYSV", 5))
+		return shared ? CAPCR__VMA_KIND__VMA_ANON_SHARED
+			      : CAPCR__VMA_KIND__VMA_ANON_PRIVATE;
+	return shared ? CAPCR__VMA_KIND__VMA_FILE_SHARED
+		      : CAPCR__VMA_KIND__VMA_FILE_PRIVATE;
+}
+
+/* The page runs of [start, end) worth saving for a mapping of this kind. */
+static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
+		struct page_region **out, size_t *n)
+{
+	struct page_region vec[SCAN_VEC];
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.vec = (uintptr_t)vec,
+		.vec_len = SCAN_VEC,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+
+	switch (vma->kind) {
+	case CAPCR__VMA_KIND__VMA_ANON_PRIVATE:
+		a.category_inverted = a.category_mask = PAGE_IS_PFNZERO;
+		break;
+	case CAPCR__VMA_KIND__VMA_FILE_PRIVATE:
+		/* only the written (anonymous) copies */
+		a.category_inverted = a.category_mask =
+			PAGE_IS_PFNZERO | PAGE_IS_FILE;
+		break;
+	case CAPCR__VMA_KIND__VMA_ANON_SHARED:
+		break;
+	default:
+		*n = 0;
+		return 0;
+	}
+	*out = NULL;
+	*n = 0;
+	for (uint64_t pos = vma->start; pos < vma->end;) {
+		a.start = pos;
+		a.end = vma->end;
+		a.walk_end = 0;
+		long got = ioctl(pmfd, PAGEMAP_SCAN, &a);
+		if (got < 0)
+			return DUMP_FAIL(ctx, "PAGEMAP_SCAN failed: %s (capcr "
+					      "needs Linux 6.7 or later)",
+					 strerror(errno));
+		struct page_region *nv =
+			realloc(*out, (*n + (size_t)got + 1) * sizeof(*nv));
+		if (!nv)
+			return DUMP_FAIL(ctx, "out of memory");
+		*out = nv;
+		for (long i = 0; i < got; i++) {
+			/* merge with the previous run when adjacent */
+			if (*n && (*out)[*n - 1].end == vec[i].start)
+				(*out)[*n - 1].end = vec[i].end;
+			else
+				(*out)[(*n)++] = vec[i];
+		}
+		if (a.walk_end <= pos)
+			break;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
+/* Copy the runs from the target into the pages file, in big reads. */
+static int copy_runs(struct dump_ctx *ctx, struct image_data *pages,
+		     Capcr__Vma *vma, struct page_region *runs, size_t n,
+		     char *buf)
+{
+	for (size_t i = 0; i < n; i++) {
+		Capcr__PageRun *pr = ARENA_NEW(&ctx->arena, Capcr__PageRun);
+		capcr__page_run__init(pr);
+		pr->vaddr = runs[i].start;
+		pr->npages = (runs[i].end - runs[i].start) / PAGE;
+		pr->offset = pages->size;
+		for (uint64_t a = runs[i].start; a < runs[i].end;) {
+			size_t len = runs[i].end - a < COPY_BUF
+					     ? runs[i].end - a
+					     : COPY_BUF;
+			ssize_t got = pread(ctx->memfd, buf, len, (off_t)a);
+			if (got != (ssize_t)len)
+				return DUMP_FAIL(ctx, "cannot read memory of "
+						      "process %d at %#" PRIx64
+						      ": %s", ctx->pid, a,
+						 got < 0 ? strerror(errno)
+							 : "short read");
+			int r = image_data_write(pages, buf, len);
+			if (r < 0)
+				return DUMP_FAIL(ctx, "cannot write the pages "
+						      "image: %s", strerror(-r));
+			a += len;
+		}
+		ctx->pages_bytes += runs[i].end - runs[i].start;
+		arena_push(&ctx->arena, (void ***)&vma->pages, &vma->n_pages,
+			   pr);
+	}
+	return 0;
+}
+
+static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
+{
+	Capcr__Vma *vma = ARENA_NEW(&ctx->arena, Capcr__Vma);
+	int shared = v->perms[3] == 's';
+
+	capcr__vma__init(vma);
+	vma->start = v->start;
+	vma->end = v->end;
+	vma->prot = (v->perms[0] == 'r' ? PROT_READ : 0) |
+		    (v->perms[1] == 'w' ? PROT_WRITE : 0) |
+		    (v->perms[2] == 'x' ? PROT_EXEC : 0);
+	vma->flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
+		     (v->growsdown ? MAP_GROWSDOWN : 0);
+	vma->kind = vma_kind(v, shared);
+	if (v->path[0] == '/') {
+		vma->path = arena_strdup(&ctx->arena, v->path);
+		vma->has_pgoff = 1;
+		vma->pgoff = v->pgoff;
+	} else if (v->path[0]) {
+		vma->name = arena_strdup(&ctx->arena, v->path);
+	}
+	if (v->madv) {
+		vma->has_madv = 1;
+		vma->madv = v->madv;
+	}
+	return vma;
+}
+
+int dump_mm(struct dump_ctx *ctx)
+{
+	char path[64], line[4200];
+	struct image_data pages;
+	struct smaps_vma v;
+	int have = 0, pmfd, r = -1;
+	FILE *f;
+	char *buf = NULL;
+	Capcr__Mm *mm = ARENA_NEW(&ctx->arena, Capcr__Mm);
+
+	capcr__mm__init(mm);
+	ctx->mm = mm;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", ctx->pid);
+	f = fopen(path, "re");
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", ctx->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!f || pmfd < 0) {
+		DUMP_FAIL(ctx, "cannot read the memory map of process %d: %s",
+			  ctx->pid, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
+	if ((r = image_data_open(&ctx->img, &pages, path)) < 0) {
+		r = DUMP_FAIL(ctx, "cannot create %s in the image directory: %s",
+			      path, strerror(-r));
+		goto out;
+	}
+	buf = malloc(COPY_BUF);
+	if (!buf) {
+		r = DUMP_FAIL(ctx, "out of memory");
+		goto out_pages;
+	}
+	r = 0;
+	for (;;) {
+		char *ok = fgets(line, sizeof(line), f);
+		uint64_t s, e, off;
+		char perms[8];
+		int pos = 0;
+		int head = ok && sscanf(line, "%" SCNx64 "-%" SCNx64
+					      " %7s %" SCNx64 " %*s %*s%n",
+					&s, &e, perms, &off, &pos) >= 4;
+		if ((head || !ok) && have) {
+			/* the previous mapping is complete */
+			if (v.start == ctx->scratch) {
+				have = 0; /* our own scratch page */
+			} else {
+				Capcr__Vma *vma = new_vma(ctx, &v);
+				struct page_region *runs = NULL;
+				size_t n = 0;
+				if (scan(ctx, pmfd, vma, &runs, &n) < 0 ||
+				    copy_runs(ctx, &pages, vma, runs, n, buf) <
+					    0) {
+					free(runs);
+					r = -1;
+					break;
+				}
+				free(runs);
+				arena_push(&ctx->arena, (void ***)&mm->vmas,
+					   &mm->n_vmas, vma);
+				have = 0;
+			}
+		}
+		if (!ok)
+			break;
+		if (head) {
+			memset(&v, 0, sizeof(v));
+			v.start = s;
+			v.end = e;
+			v.pgoff = off;
+			memcpy(v.perms, perms, sizeof(v.perms));
+			char *p = line + pos;
+			while (*p == ' ')
+				p++;
+			p[strcspn(p, "\n")] = 0;
+			snprintf(v.path, sizeof(v.path), "%s", p);
+			have = 1;
+		} else if (have && !strncmp(line, "VmFlags:", 8)) {
+			parse_vmflags(line, &v);
+		}
+	}
+	if (!r && fault_at("mm-pages"))
+		r = DUMP_FAIL(ctx, "injected failure at mm-pages");
+out_pages:
+	if (image_data_close(&ctx->img, &pages) < 0 && !r)
+		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",
+			      strerror(errno));
+out:
+	free(buf);
+	if (f)
+		fclose(f);
+	if (pmfd >= 0)
+		close(pmfd);
+	return r;
+}

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Dumping a process's own state: identity, registers, signals, timers,
+ * limits, the mm layout.  What /proc and ptrace show is read from outside;
+ * what only the process can ask (handlers, alternate stack, interval
+ * timers, POSIX timer values, clear-child-tid) is asked by system calls run
+ * inside it (src/ptrace/inject.h).
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "dump.h"
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+/* struct ptrace_rseq_configuration, which glibc's headers lack */
+struct rseq_config {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+#ifndef PTRACE_PEEKSIGINFO_SHARED
+#define PTRACE_PEEKSIGINFO_SHARED 1
+struct ptrace_peeksiginfo_args {
+	uint64_t off;
+	uint32_t flags;
+	int32_t nr;
+};
+#endif
+
+/* The kernel's struct sigaction for rt_sigaction (not libc's). */
+struct ksigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+static int read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = 0;
+	return (int)n;
+}
+
+static char *read_link(struct dump_ctx *ctx, const char *what)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", ctx->pid, what);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return NULL;
+	buf[n] = 0;
+	return arena_strdup(&ctx->arena, buf);
+}
+
+/* /proc/PID/stat: identity and the mm layout fields. */
+static int dump_stat(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	char path[64], buf[2048];
+	unsigned long long f[64] = { 0 };
+	char *p, comm[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", ctx->pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return DUMP_FAIL(ctx, "process %d exited during the dump",
+				 ctx->pid);
+	p = strrchr(buf, ')');
+	char *c = strchr(buf, '(');
+	if (!p || !c)
+		return DUMP_FAIL(ctx, "cannot parse %s", path);
+	snprintf(comm, sizeof(comm), "%.*s", (int)(p - c - 1), c + 1);
+	/* Fields from 3 (state) on; f[n] is field n. */
+	p += 2;
+	for (int n = 3; n < 64 && *p; n++) {
+		if (n == 3) {
+			p++;
+		} else {
+			f[n] = strtoull(p, &p, 10);
+		}
+		while (*p == ' ')
+			p++;
+	}
+	t->pid = ctx->pid;
+	t->ppid = (int32_t)f[4];
+	t->pgid = (int32_t)f[5];
+	t->sid = (int32_t)f[6];
+	t->comm = arena_strdup(&ctx->arena, comm);
+	t->has_exit_signal = 1;
+	t->exit_signal = (uint32_t)f[38];
+	Capcr__MmLayout *m = ARENA_NEW(&ctx->arena, Capcr__MmLayout);
+	capcr__mm_layout__init(m);
+	m->start_code = f[26];
+	m->end_code = f[27];
+	m->start_stack = f[28];
+	m->start_data = f[45];
+	m->end_data = f[46];
+	m->start_brk = f[47];
+	m->arg_start = f[48];
+	m->arg_end = f[49];
+	m->env_start = f[50];
+	m->env_end = f[51];
+	t->mm = m;
+	return 0;
+}
+
+static int dump_status(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	char path[64], buf[8192];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", ctx->pid);
+	if (read_small(path, buf, sizeof(buf)) < 0)
+		return DUMP_FAIL(ctx, "process %d exited during the dump",
+				 ctx->pid);
+	char *u = strstr(buf, "\nUmask:");
+	t->umask = u ? (uint32_t)strtoul(u + 7, NULL, 8) : 022;
+	snprintf(path, sizeof(path), "/proc/%d/personality", ctx->pid);
+	if (read_small(path, buf, sizeof(buf)) > 0)
+		t->personality = (uint32_t)strtoul(buf, NULL, 16);
+	t->cwd = read_link(ctx, "cwd");
+	t->root = read_link(ctx, "root");
+	t->exe = read_link(ctx, "exe");
+	if (!t->cwd)
+		return DUMP_FAIL(ctx, "cannot read the working directory of "
+				      "process %d", ctx->pid);
+	/* auxv, for PR_SET_MM_MAP at restore */
+	char av[4096];
+	snprintf(path, sizeof(path), "/proc/%d/auxv", ctx->pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, av, sizeof(av));
+		close(fd);
+		if (n > 0) {
+			t->has_auxv = 1;
+			t->auxv.len = (size_t)n;
+			t->auxv.data = arena_memdup(&ctx->arena, av, (size_t)n);
+		}
+	}
+	return 0;
+}
+
+static int dump_rlimits(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit rl;
+		if (prlimit(ctx->pid, r, NULL, &rl) < 0)
+			return DUMP_FAIL(ctx, "cannot read limit %d of process "
+					      "%d: %s", r, ctx->pid,
+					 strerror(errno));
+		Capcr__Rlimit *x = ARENA_NEW(&ctx->arena, Capcr__Rlimit);
+		capcr__rlimit__init(x);
+		x->resource = (uint32_t)r;
+		x->cur = rl.rlim_cur;
+		x->max = rl.rlim_max;
+		arena_push(&ctx->arena, (void ***)&t->rlimits, &t->n_rlimits, x);
+	}
+	return 0;
+}
+
+/* Pending signals (per thread, or shared with flags) as raw siginfo. */
+static int peek_pending(struct dump_ctx *ctx, pid_t tid, int shared,
+			ProtobufCBinaryData **out, size_t *n)
+{
+	siginfo_t si[32];
+
+	for (uint64_t off = 0;;) {
+		struct ptrace_peeksiginfo_args a = {
+			.off = off,
+			.flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0,
+			.nr = 32,
+		};
+		long got = ptrace(PTRACE_PEEKSIGINFO, tid, &a, si);
+		if (got < 0)
+			return DUMP_FAIL(ctx, "cannot read pending signals of "
+					      "%d: %s", tid, strerror(errno));
+		if (got == 0)
+			return 0;
+		for (long i = 0; i < got; i++) {
+			size_t k = *n;
+			*out = k ? *out : NULL;
+			ProtobufCBinaryData *nv = arena_alloc(
+				&ctx->arena, (k + 1) * sizeof(*nv));
+			if (k)
+				memcpy(nv, *out, k * sizeof(*nv));
+			nv[k].len = sizeof(siginfo_t);
+			nv[k].data = arena_memdup(&ctx->arena, &si[i],
+						  sizeof(siginfo_t));
+			*out = nv;
+			*n = k + 1;
+		}
+		off += (uint64_t)got;
+	}
+}
+
+static int dump_thread_regs(struct dump_ctx *ctx, struct tracee *tr,
+			    Capcr__Thread *th)
+{
+	struct user_regs_struct regs;
+	static char xstate[64 * 1024];
+	struct iovec iov = { xstate, sizeof(xstate) };
+	struct rseq_config rc;
+
+	th->tid = tr->tid;
+	tracee_restart_regs(tr, &regs);
+	th->regs.len = sizeof(regs);
+	th->regs.data = arena_memdup(&ctx->arena, &regs, sizeof(regs));
+	if (ptrace(PTRACE_GETREGSET, tr->tid, NT_X86_XSTATE, &iov) == 0) {
+		th->has_xstate = 1;
+		th->xstate.len = iov.iov_len;
+		th->xstate.data = arena_memdup(&ctx->arena, xstate, iov.iov_len);
+	}
+	th->sigmask = tr->sigmask;
+	if (peek_pending(ctx, tr->tid, 0, &th->pending, &th->n_pending) < 0)
+		return -1;
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tr->tid, sizeof(rc), &rc) >
+		    0 &&
+	    rc.rseq_abi_pointer) {
+		th->has_rseq_addr = th->has_rseq_len = th->has_rseq_sig = 1;
+		th->rseq_addr = rc.rseq_abi_pointer;
+		th->rseq_len = rc.rseq_abi_size;
+		th->rseq_sig = rc.signature;
+	}
+	uint64_t head = 0;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, tr->tid, &head, &len) == 0) {
+		th->has_robust_list = th->has_robust_list_len = 1;
+		th->robust_list = head;
+		th->robust_list_len = len;
+	}
+	return 0;
+}
+
+/* What only the thread can tell: asked through injected system calls,
+ * the answers written to the scratch page and read back. */
+static int dump_thread_inside(struct dump_ctx *ctx, Capcr__Thread *th)
+{
+	uint64_t s = ctx->scratch;
+	long r;
+
+	stack_t ss;
+	r = dump_syscall(ctx, SYS_sigaltstack, 0, (long)s, 0, 0, 0, 0);
+	if (r < 0 || dump_peek(ctx, s, &ss, sizeof(ss)) < 0)
+		return DUMP_FAIL(ctx, "cannot read the alternate signal stack "
+				      "(%ld)", r);
+	if (!(ss.ss_flags & SS_DISABLE)) {
+		th->has_altstack_sp = th->has_altstack_size = 1;
+		th->has_altstack_flags = 1;
+		th->altstack_sp = (uintptr_t)ss.ss_sp;
+		th->altstack_size = ss.ss_size;
+		th->altstack_flags = ss.ss_flags & ~SS_ONSTACK;
+	}
+	uint64_t ctid = 0;
+	r = dump_syscall(ctx, SYS_prctl, PR_GET_TID_ADDRESS, (long)s, 0, 0, 0,
+			 0);
+	if (r == 0 && dump_peek(ctx, s, &ctid, sizeof(ctid)) == 0) {
+		th->has_clear_child_tid = 1;
+		th->clear_child_tid = ctid;
+	}
+	char comm[17] = { 0 };
+	r = dump_syscall(ctx, SYS_prctl, PR_GET_NAME, (long)s, 0, 0, 0, 0);
+	if (r == 0 && dump_peek(ctx, s, comm, 16) == 0)
+		th->comm = arena_strdup(&ctx->arena, comm);
+	return 0;
+}
+
+static int dump_sigactions(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction ka;
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		long r = dump_syscall(ctx, SYS_rt_sigaction, sig, 0,
+				      (long)ctx->scratch, 8, 0, 0);
+		if (r < 0 || dump_peek(ctx, ctx->scratch, &ka, sizeof(ka)) < 0)
+			return DUMP_FAIL(ctx, "cannot read the handler of "
+					      "signal %d (%ld)", sig, r);
+		if (!ka.handler && !ka.flags && !ka.mask)
+			continue; /* SIG_DFL, nothing to restore */
+		Capcr__SigAction *a = ARENA_NEW(&ctx->arena, Capcr__SigAction);
+		capcr__sig_action__init(a);
+		a->sig = (uint32_t)sig;
+		a->handler = ka.handler;
+		a->flags = ka.flags;
+		a->restorer = ka.restorer;
+		a->mask = ka.mask;
+		arena_push(&ctx->arena, (void ***)&t->sigactions,
+			   &t->n_sigactions, a);
+	}
+	return 0;
+}
+
+static int dump_itimers(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	for (int w = 0; w < 3; w++) {
+		struct itimerval it;
+		long r = dump_syscall(ctx, SYS_getitimer, w,
+				      (long)ctx->scratch, 0, 0, 0, 0);
+		if (r < 0 || dump_peek(ctx, ctx->scratch, &it, sizeof(it)) < 0)
+			return DUMP_FAIL(ctx, "cannot read interval timer %d",
+					 w);
+		if (!it.it_value.tv_sec && !it.it_value.tv_usec &&
+		    !it.it_interval.tv_sec && !it.it_interval.tv_usec)
+			continue;
+		Capcr__Itimer *x = ARENA_NEW(&ctx->arena, Capcr__Itimer);
+		capcr__itimer__init(x);
+		x->which = (uint32_t)w;
+		x->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 +
+				 (uint64_t)it.it_interval.tv_usec;
+		x->value_us = (uint64_t)it.it_value.tv_sec * 1000000 +
+			      (uint64_t)it.it_value.tv_usec;
+		arena_push(&ctx->arena, (void ***)&t->itimers, &t->n_itimers,
+			   x);
+	}
+	return 0;
+}
+
+/* /proc/PID/timers lists ids and how each notifies; the values come from
+ * timer_gettime inside. */
+static int dump_posix_timers(struct dump_ctx *ctx, Capcr__Task *t)
+{
+	char path[64], line[256];
+	FILE *f;
+	Capcr__PosixTimer *cur = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/timers", ctx->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		int v, tid;
+		char how[32], who[4];
+		unsigned long long sv;
+		if (sscanf(line, "ID: %d", &v) == 1) {
+			cur = ARENA_NEW(&ctx->arena, Capcr__PosixTimer);
+			capcr__posix_timer__init(cur);
+			cur->id = v;
+			arena_push(&ctx->arena, (void ***)&t->posix_timers,
+				   &t->n_posix_timers, cur);
+		} else if (cur && sscanf(line, "signal: %d/%llx", &v, &sv) == 2) {
+			cur->signo = v;
+			cur->has_sigval = 1;
+			cur->sigval = sv;
+		} else if (cur && sscanf(line, "notify: %31[^/]/%3[a-z].%d", how,
+					 who, &tid) == 3) {
+			cur->notify = !strcmp(how, "signal")   ? SIGEV_SIGNAL
+				      : !strcmp(how, "thread") ? SIGEV_THREAD
+							       : SIGEV_NONE;
+			if (!strcmp(who, "tid"))
+				cur->notify |= SIGEV_THREAD_ID;
+			cur->has_notify_tid = 1;
+			cur->notify_tid = tid;
+		} else if (cur && sscanf(line, "ClockID: %d", &v) == 1) {
+			cur->clockid = v;
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; i < t->n_posix_timers; i++) {
+		struct itimerspec its;
+		Capcr__PosixTimer *x = t->posix_timers[i];
+		long r = dump_syscall(ctx, SYS_timer_gettime, x->id,
+				      (long)ctx->scratch, 0, 0, 0, 0);
+		if (r < 0 || dump_peek(ctx, ctx->scratch, &its, sizeof(its)) < 0)
+			return DUMP_FAIL(ctx, "cannot read POSIX timer %d", x->id);
+		x->interval_ns = (uint64_t)its.it_interval.tv_sec * 1000000000 +
+				 (uint64_t)its.it_interval.tv_nsec;
+		x->value_ns = (uint64_t)its.it_value.tv_sec * 1000000000 +
+			      (uint64_t)its.it_value.tv_nsec;
+		r = dump_syscall(ctx, SYS_timer_getoverrun, x->id, 0, 0, 0, 0,
+				 0);
+		if (r >= 0) {
+			x->has_overrun = 1;
+			x->overrun = (int32_t)r;
+		}
+	}
+	return 0;
+}
+
+int dump_task(struct dump_ctx *ctx)
+{
+	Capcr__Task *t = ARENA_NEW(&ctx->arena, Capcr__Task);
+	Capcr__Thread *th = ARENA_NEW(&ctx->arena, Capcr__Thread);
+
+	capcr__task__init(t);
+	capcr__thread__init(th);
+	ctx->task = t;
+	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
+	    dump_rlimits(ctx, t) < 0)
+		return -1;
+	if (fault_at("task-regs") || dump_thread_regs(ctx, &ctx->leader, th) < 0)
+		return DUMP_FAIL(ctx, "injected failure at task-regs");
+	if (peek_pending(ctx, ctx->pid, 1, &t->shared_pending,
+			 &t->n_shared_pending) < 0)
+		return -1;
+	if (fault_at("task-inside") || dump_thread_inside(ctx, th) < 0 ||
+	    dump_sigactions(ctx, t) < 0 || dump_itimers(ctx, t) < 0 ||
+	    dump_posix_timers(ctx, t) < 0)
+		return DUMP_FAIL(ctx, "injected failure at task-inside");
+	/* The exact brk, which the heap's end only rounds. */
+	long brk = dump_syscall(ctx, SYS_brk, 0, 0, 0, 0, 0, 0);
+	t->mm->brk = brk > 0 ? (uint64_t)brk : t->mm->start_brk;
+	arena_push(&ctx->arena, (void ***)&t->threads, &t->n_threads, th);
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Descriptors that point outside the image: a terminal, or a pipe or socket
+ * whose other end is not being checkpointed (a shell's pipeline).  They are
+ * not re-created: at restore the descriptor is re-attached to the same
+ * number of `capcr restore` itself, so a process restored in a shell reads
+ * and writes that shell's terminal or pipes, as CRIU's --shell-job does.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static int is_tty(const struct file_dump_in *in)
+{
+	const char *t = in->k->target;
+	return S_ISCHR(in->st.st_mode) &&
+	       (!strncmp(t, "/dev/pts/", 9) || !strncmp(t, "/dev/tty", 8) ||
+		!strcmp(t, "/dev/console") || !strcmp(t, "/dev/ptmx"));
+}
+
+static int match(const struct file_dump_in *in)
+{
+	if (is_tty(in))
+		return 1;
+	if (S_ISFIFO(in->st.st_mode) && !strncmp(in->k->target, "pipe:", 5))
+		return !in->both_pipe_ends;
+	/* Sockets come with the process-tree issue; until then they are
+	 * re-attached like a terminal. */
+	return S_ISSOCK(in->st.st_mode);
+}
+
+static int dump(struct file_dump_env *env, const struct file_dump_in *in,
+		Capcr__File *f)
+{
+	f->has_external_fd = 1;
+	f->external_fd = in->fd;
+	f->path = arena_strdup(env->arena, in->k->target);
+	return 0;
+}
+
+static int restore(struct file_restore_env *env, const Capcr__File *f)
+{
+	int fd = fcntl(f->external_fd, F_DUPFD_CLOEXEC, 0);
+
+	if (fd < 0)
+		return FILE_FAIL(env,
+				 "descriptor %d pointed outside the image (%s); "
+				 "capcr restore has no descriptor %d to "
+				 "re-attach it to: run it with that descriptor "
+				 "open",
+				 f->external_fd, f->path ? f->path : "?",
+				 f->external_fd);
+	return fd;
+}
+
+const struct file_ops file_external = {
+	.kind = CAPCR__FILE_KIND__FILE_EXTERNAL,
+	.name = "external",
+	.match = match,
+	.dump = dump,
+	.restore = restore,
+};

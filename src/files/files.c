@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The table of file kinds, and what several kinds share. */
+#define _GNU_SOURCE
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int files_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why[0]) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+extern const struct file_ops file_external, file_pipe, file_memfd,
+	file_eventfd, file_pidfd, file_regular;
+
+/* Order matters: the first kind whose match() says yes takes it. */
+static const struct file_ops *const kinds[] = {
+	&file_external, &file_pipe,  &file_memfd,
+	&file_eventfd,  &file_pidfd, &file_regular,
+};
+
+const struct file_ops *files_ops_for_dump(const struct file_dump_in *in)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i]->match(in))
+			return kinds[i];
+	return NULL;
+}
+
+const struct file_ops *files_ops_for_kind(Capcr__FileKind kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i]->kind == kind)
+			return kinds[i];
+	/* regular covers REG, DIR and CHR */
+	if (kind == CAPCR__FILE_KIND__FILE_DIR ||
+	    kind == CAPCR__FILE_KIND__FILE_CHR ||
+	    kind == CAPCR__FILE_KIND__FILE_FIFO)
+		return &file_regular;
+	return NULL;
+}
+
+/* The whole contents of fd into image file NAME: from offset 0 without
+ * moving its position (seekable), or read to the end (a pipe). */
+int files_save_contents(struct file_dump_env *env, int fd, const char *name,
+			Capcr__File *f, int seekable)
+{
+	struct image_data d;
+	static char buf[1 << 20];
+	off_t off = 0;
+	int r = image_data_open(env->img, &d, name);
+
+	if (r < 0)
+		return FILE_FAIL(env, "cannot create %s: %s", name,
+				 strerror(-r));
+	for (;;) {
+		ssize_t n = seekable ? pread(fd, buf, sizeof(buf), off)
+				     : read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			r = FILE_FAIL(env, "cannot read contents for %s: %s",
+				      name, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((r = image_data_write(&d, buf, (size_t)n)) < 0) {
+			r = FILE_FAIL(env, "cannot write %s: %s", name,
+				      strerror(-r));
+			break;
+		}
+		off += n;
+	}
+	if (image_data_close(env->img, &d) < 0 && !r)
+		r = FILE_FAIL(env, "cannot sync %s", name);
+	f->data_file = arena_strdup(env->arena, name);
+	f->has_data_size = 1;
+	f->data_size = (uint64_t)off;
+	return r;
+}
+
+int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
+			int dst)
+{
+	static char buf[1 << 20];
+	int src;
+	off_t off = 0;
+
+	if (!f->data_file)
+		return 0;
+	src = image_open_data(env->img, f->data_file);
+	if (src < 0)
+		return FILE_FAIL(env, "cannot open %s: %s", f->data_file,
+				 strerror(errno));
+	for (;;) {
+		ssize_t n = read(src, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		if (pwrite(dst, buf, (size_t)n, off) != n) {
+			close(src);
+			return FILE_FAIL(env, "cannot write contents from %s: "
+					      "%s", f->data_file,
+					 strerror(errno));
+		}
+		off += n;
+	}
+	close(src);
+	return 0;
+}
+
+/* One "key: value" number from /proc/PID/fdinfo/FD, in base. */
+int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
+		     uint64_t *out)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	FILE *f;
+	int r = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			*out = strtoull(line + kl + 1, NULL, base);
+			r = 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}

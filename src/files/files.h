@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Open file descriptions, one module per kind, each with its dump side and
+ * its restore side behind one table (files.c).  Adding a kind means adding
+ * one file here and one line to the table.
+ */
+#ifndef CAPCR_FILES_H
+#define CAPCR_FILES_H
+
+#include <sys/stat.h>
+
+#include "../common/arena.h"
+#include "../image/image.h"
+#include "../monitor/procfd.h"
+
+/* What the dump engine knows of one descriptor before its kind looks. */
+struct file_dump_in {
+	pid_t pid;
+	int fd;              /* number in the target */
+	int copy;            /* our own copy of it (pidfd_getfd) */
+	const struct kfd *k; /* the kernel's view: link text, pos, flags */
+	struct stat st;
+	int both_pipe_ends;  /* pipes: the other end is in the image too */
+};
+
+/* What a kind's dump gets to work with. */
+struct file_dump_env {
+	struct image *img;
+	struct arena *arena;
+	char *why;
+	size_t whylen;
+};
+
+/* What a kind's restore gets: it runs in the process being restored,
+ * before its memory is replaced. */
+struct file_restore_env {
+	struct image *img;
+	char *why;
+	size_t whylen;
+	/* pipes: the end not yet claimed, by pipe id */
+	struct {
+		uint32_t id;
+		int fd[2];
+	} pipes[256];
+	unsigned npipes;
+};
+
+struct file_ops {
+	Capcr__FileKind kind;
+	const char *name;
+	/* Does this kind handle the descriptor?  First match wins. */
+	int (*match)(const struct file_dump_in *in);
+	/* Fill f (kind, flags and pos are set already).  0 or -1 with why. */
+	int (*dump)(struct file_dump_env *env, const struct file_dump_in *in,
+		    Capcr__File *f);
+	/* Make the object again; return a descriptor for it (any number),
+	 * or -1 with why. */
+	int (*restore)(struct file_restore_env *env, const Capcr__File *f);
+};
+
+const struct file_ops *files_ops_for_dump(const struct file_dump_in *in);
+const struct file_ops *files_ops_for_kind(Capcr__FileKind kind);
+
+/* Shared helpers for the kinds. */
+int files_save_contents(struct file_dump_env *env, int fd, const char *name,
+			Capcr__File *f, int seekable);
+int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
+			int dst);
+int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
+		     uint64_t *out);
+
+/* Record why (the first reason wins); returns -1. */
+int files_fail(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+#define FILE_FAIL(env, ...) files_fail((env)->why, (env)->whylen, __VA_ARGS__)
+
+#endif

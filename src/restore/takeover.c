@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The takeover: with the new process stopped under ptrace, capcr restore
+ * replaces its address space and state by the image's, one injected system
+ * call at a time (src/ptrace/inject.h).  No restorer code is loaded into
+ * the process: every call runs at a `syscall` instruction of its vDSO,
+ * which is moved to the image's vDSO address first, so nothing of capcr's
+ * own is left in the process when it resumes.
+ *
+ * Order: drop the child's rseq (its area is about to vanish), unmap
+ * everything but the vDSO and vvar, move those to the image's addresses,
+ * map every area and fill its pages straight from the pages file (pread in
+ * the process: one copy, at kernel speed), set protections and advice, the
+ * mm layout, handlers, alternate stack, timers, robust list, clear-child-tid,
+ * rseq, pending signals, close the service descriptors, and last the
+ * registers and the signal mask.
+ */
+#define _GNU_SOURCE
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../dump/dump.h"
+#include "../dump/mm_flags.h"
+#include "restore.h"
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+#ifndef PTRACE_SETSIGMASK
+#define PTRACE_SETSIGMASK 0x420b
+#define PTRACE_GETSIGMASK 0x420a
+#endif
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#endif
+
+struct rseq_config {
+	uint64_t ptr;
+	uint32_t size, sig, flags, pad;
+};
+
+struct ksigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+/* One injected call; an injection failure becomes -EIO. */
+static long sys(struct restore_ctx *ctx, long nr, long a1, long a2, long a3,
+		long a4, long a5, long a6)
+{
+	long r = tracee_syscall(&ctx->t, nr, a1, a2, a3, a4, a5, a6);
+	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+}
+
+
+static int poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
+		size_t len)
+{
+	char path[64];
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", ctx->pid);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	r = pwrite(fd, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+struct area {
+	uint64_t start, end;
+	char name[64];
+};
+
+static int child_maps(pid_t pid, struct area *a, int max)
+{
+	char path[64], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		int pos = 0;
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %*s %*s %*s %*s%n",
+			   &a[n].start, &a[n].end, &pos) < 2)
+			continue;
+		char *p = line + pos;
+		while (*p == ' ')
+			p++;
+		p[strcspn(p, "\n")] = 0;
+		snprintf(a[n].name, sizeof(a[n].name), "%s", p);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static const char *special_name(Capcr__VmaKind k)
+{
+	switch (k) {
+	case CAPCR__VMA_KIND__VMA_VDSO:
+		return "[vdso]";
+	case CAPCR__VMA_KIND__VMA_VVAR:
+		return "[vvar]";
+	case CAPCR__VMA_KIND__VMA_VVAR_VCLOCK:
+		return "[vvar_vclock]";
+	default:
+		return NULL;
+	}
+}
+
+/* Unmap all of the child but its vDSO and vvar areas, then move those to
+ * where the image had them. */
+static int replace_specials(struct restore_ctx *ctx)
+{
+	struct area a[512];
+	int n = child_maps(ctx->pid, a, 512);
+
+	if (n < 0)
+		return restore_fail(ctx, "cannot read the new process's map");
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(a[i].name, "[vdso]") || !strcmp(a[i].name, "[vvar]") ||
+		    !strcmp(a[i].name, "[vvar_vclock]") ||
+		    !strcmp(a[i].name, "[vsyscall]"))
+			continue;
+		long r = sys(ctx, SYS_munmap, (long)a[i].start,
+			     (long)(a[i].end - a[i].start), 0, 0, 0, 0);
+		if (r < 0)
+			return restore_fail(ctx, "cannot clear the new process's "
+						 "memory (%s)", strerror((int)-r));
+	}
+	/* vvar areas first: the calls run in the vDSO, which moves last. */
+	static const Capcr__VmaKind order[] = {
+		CAPCR__VMA_KIND__VMA_VVAR, CAPCR__VMA_KIND__VMA_VVAR_VCLOCK,
+		CAPCR__VMA_KIND__VMA_VDSO
+	};
+	for (size_t o = 0; o < 3; o++) {
+		const char *name = special_name(order[o]);
+		const Capcr__Vma *want = NULL;
+		struct area *have = NULL;
+		for (size_t v = 0; v < ctx->mm->n_vmas; v++)
+			if (ctx->mm->vmas[v]->kind == order[o])
+				want = ctx->mm->vmas[v];
+		for (int i = 0; i < n; i++)
+			if (!strcmp(a[i].name, name))
+				have = &a[i];
+		if (!want && !have)
+			continue;
+		if (!want || !have ||
+		    want->end - want->start != have->end - have->start)
+			return restore_fail(
+				ctx,
+				"the image's %s area (%" PRIu64 " bytes) does not "
+				"match this kernel's (%" PRIu64 " bytes): restore "
+				"on a kernel like the one the image was made on",
+				name, want ? want->end - want->start : 0,
+				have ? have->end - have->start : 0);
+		if (want->start == have->start)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (&a[i] != have &&
+			    (!strcmp(a[i].name, "[vdso]") ||
+			     !strncmp(a[i].name, "[vvar", 5)) &&
+			    a[i].start < want->end && want->start < a[i].end)
+				return restore_fail(ctx, "the image's %s overlaps "
+							 "this process's %s; "
+							 "try again", name,
+						    a[i].name);
+		long r = sys(ctx, SYS_mremap, (long)have->start,
+			     (long)(have->end - have->start),
+			     (long)(want->end - want->start),
+			     MREMAP_MAYMOVE | MREMAP_FIXED, (long)want->start, 0);
+		if (r != (long)want->start)
+			return restore_fail(ctx, "cannot move %s: %s", name,
+					    strerror((int)-r));
+		if (order[o] == CAPCR__VMA_KIND__VMA_VDSO)
+			ctx->t.gadget = ctx->t.gadget - have->start + want->start;
+		have->start = want->start;
+		have->end = want->end;
+	}
+	return 0;
+}
+
+static int map_areas(struct restore_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
+		const Capcr__Vma *v = ctx->mm->vmas[i];
+		long flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE |
+						      MAP_GROWSDOWN));
+		long prot = v->prot | (v->n_pages ? PROT_WRITE : 0);
+		int fd = ctx->svc.vma[i];
+		long off = 0;
+
+		if (special_name(v->kind) ||
+		    v->kind == CAPCR__VMA_KIND__VMA_VSYSCALL)
+			continue;
+		if (fd < 0)
+			flags |= MAP_ANONYMOUS;
+		else
+			off = (long)v->pgoff;
+		/* A shared anonymous area comes from a memfd (fd >= 0). */
+		if (v->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
+			off = 0;
+			flags &= ~MAP_ANONYMOUS;
+		}
+		long r = sys(ctx, SYS_mmap, (long)v->start,
+			     (long)(v->end - v->start), prot, flags, fd, off);
+		if (r != (long)v->start)
+			return restore_fail(ctx, "cannot map %#" PRIx64 "-%#" PRIx64
+						 " %s: %s", v->start, v->end,
+					    v->path ? v->path : v->name ? v->name : "",
+					    strerror(r < 0 ? (int)-r : EFAULT));
+		/* Fill: straight from the pages file into the area. */
+		for (size_t p = 0; p < v->n_pages; p++) {
+			uint64_t addr = v->pages[p]->vaddr;
+			uint64_t left = v->pages[p]->npages * 4096;
+			uint64_t off2 = v->pages[p]->offset;
+			while (left) {
+				long chunk = left > (1UL << 30) ? (1L << 30)
+								: (long)left;
+				long got = sys(ctx, SYS_pread64, ctx->svc.pages,
+					       (long)addr, chunk, (long)off2, 0,
+					       0);
+				if (got <= 0)
+					return restore_fail(
+						ctx, "cannot fill memory at %#" PRIx64
+						     ": %s",
+						addr,
+						got ? strerror((int)-got)
+						    : "pages image too short");
+				addr += (uint64_t)got;
+				off2 += (uint64_t)got;
+				left -= (uint64_t)got;
+			}
+		}
+		if (prot != (long)v->prot &&
+		    (r = sys(ctx, SYS_mprotect, (long)v->start,
+			     (long)(v->end - v->start), v->prot, 0, 0, 0)) < 0)
+			return restore_fail(ctx, "mprotect: %s", strerror((int)-r));
+		for (size_t m = 0; v->has_madv &&
+				   m < sizeof(mm_madv_flags) / sizeof(mm_madv_flags[0]);
+		     m++)
+			if (v->madv & (1u << mm_madv_flags[m].bit))
+				sys(ctx, SYS_madvise, (long)v->start,
+				    (long)(v->end - v->start),
+				    mm_madv_flags[m].bit, 0, 0, 0);
+	}
+	return fault_at("restore-mm") ? restore_fail(ctx, "injected failure "
+							  "at restore-mm")
+				      : 0;
+}
+
+static int set_mm_layout(struct restore_ctx *ctx)
+{
+	const Capcr__MmLayout *m = ctx->task->mm;
+	struct prctl_mm_map map = {
+		.start_code = m->start_code,
+		.end_code = m->end_code,
+		.start_data = m->start_data,
+		.end_data = m->end_data,
+		.start_brk = m->start_brk,
+		.brk = m->brk,
+		.start_stack = m->start_stack,
+		.arg_start = m->arg_start,
+		.arg_end = m->arg_end,
+		.env_start = m->env_start,
+		.env_end = m->env_end,
+		.exe_fd = (uint32_t)ctx->svc.exe,
+	};
+	uint64_t s = ctx->scratch;
+
+	if (ctx->task->has_auxv) {
+		if (poke(ctx, s + 1024, ctx->task->auxv.data,
+			 ctx->task->auxv.len) < 0)
+			return restore_fail(ctx, "cannot write auxv");
+		map.auxv = (__u64 *)(uintptr_t)(s + 1024);
+		map.auxv_size = (uint32_t)ctx->task->auxv.len;
+	}
+	if (ctx->svc.exe < 0)
+		map.exe_fd = (uint32_t)-1;
+	if (poke(ctx, s, &map, sizeof(map)) < 0)
+		return restore_fail(ctx, "cannot write the mm layout");
+	long r = sys(ctx, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)s,
+		     sizeof(map), 0, 0);
+	if (r < 0)
+		return restore_fail(ctx, "cannot set the mm layout "
+					 "(PR_SET_MM_MAP): %s",
+				    strerror((int)-r));
+	return 0;
+}
+
+static int restore_signals_timers(struct restore_ctx *ctx)
+{
+	const Capcr__Task *t = ctx->task;
+	const Capcr__Thread *th = t->threads[0];
+	uint64_t s = ctx->scratch;
+	long r;
+
+	for (size_t i = 0; i < t->n_sigactions; i++) {
+		const Capcr__SigAction *a = t->sigactions[i];
+		struct ksigaction ka = { a->handler, a->flags, a->restorer,
+					 a->mask };
+		if (poke(ctx, s, &ka, sizeof(ka)) < 0 ||
+		    (r = sys(ctx, SYS_rt_sigaction, a->sig, (long)s, 0, 8, 0,
+			     0)) < 0)
+			return restore_fail(ctx, "cannot restore the handler of "
+						 "signal %u", a->sig);
+	}
+	if (th->has_altstack_sp) {
+		stack_t ss = { .ss_sp = (void *)(uintptr_t)th->altstack_sp,
+			       .ss_size = th->altstack_size,
+			       .ss_flags = th->altstack_flags };
+		if (poke(ctx, s, &ss, sizeof(ss)) < 0 ||
+		    (r = sys(ctx, SYS_sigaltstack, (long)s, 0, 0, 0, 0, 0)) < 0)
+			return restore_fail(ctx, "cannot restore the alternate "
+						 "signal stack");
+	}
+	for (size_t i = 0; i < t->n_itimers; i++) {
+		const Capcr__Itimer *it = t->itimers[i];
+		struct itimerval v = {
+			{ (time_t)(it->interval_us / 1000000),
+			  (suseconds_t)(it->interval_us % 1000000) },
+			{ (time_t)(it->value_us / 1000000),
+			  (suseconds_t)(it->value_us % 1000000) },
+		};
+		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
+			v.it_value.tv_usec = 1; /* expired: fire at once */
+		if (poke(ctx, s, &v, sizeof(v)) < 0 ||
+		    sys(ctx, SYS_setitimer, it->which, (long)s, 0, 0, 0, 0) < 0)
+			return restore_fail(ctx, "cannot restore interval timer "
+						 "%u", it->which);
+	}
+	if (t->n_posix_timers &&
+	    sys(ctx, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0, 0) < 0)
+		return restore_fail(ctx, "POSIX timers cannot be restored with "
+					 "their ids on this kernel (needs "
+					 "Linux 6.15)");
+	for (size_t i = 0; i < t->n_posix_timers; i++) {
+		const Capcr__PosixTimer *pt = t->posix_timers[i];
+		struct {
+			uint64_t value;
+			int32_t signo, notify, tid, pad[11];
+		} sev = { pt->sigval, pt->signo, pt->notify, pt->notify_tid };
+		int32_t id = pt->id;
+		struct itimerspec its = {
+			{ (time_t)(pt->interval_ns / 1000000000),
+			  (long)(pt->interval_ns % 1000000000) },
+			{ (time_t)(pt->value_ns / 1000000000),
+			  (long)(pt->value_ns % 1000000000) },
+		};
+		if (poke(ctx, s, &sev, sizeof(sev)) < 0 ||
+		    poke(ctx, s + 256, &id, sizeof(id)) < 0 ||
+		    poke(ctx, s + 512, &its, sizeof(its)) < 0)
+			return restore_fail(ctx, "cannot write timer data");
+		r = sys(ctx, SYS_timer_create, pt->clockid, (long)s,
+			(long)(s + 256), 0, 0, 0);
+		if (r < 0)
+			return restore_fail(ctx, "cannot re-create POSIX timer "
+						 "%d: %s", pt->id,
+					    strerror((int)-r));
+		if ((its.it_value.tv_sec || its.it_value.tv_nsec) &&
+		    sys(ctx, SYS_timer_settime, pt->id, 0, (long)(s + 512), 0,
+			0, 0) < 0)
+			return restore_fail(ctx, "cannot arm POSIX timer %d",
+					    pt->id);
+	}
+	if (t->n_posix_timers)
+		sys(ctx, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0, 0);
+	if (th->has_robust_list)
+		sys(ctx, SYS_set_robust_list, (long)th->robust_list,
+		    (long)th->robust_list_len, 0, 0, 0, 0);
+	sys(ctx, SYS_set_tid_address,
+	    th->has_clear_child_tid ? (long)th->clear_child_tid : 0, 0, 0, 0,
+	    0, 0);
+	if (th->has_rseq_addr &&
+	    (r = sys(ctx, SYS_rseq, (long)th->rseq_addr, th->rseq_len, 0,
+		     th->rseq_sig, 0, 0)) < 0)
+		return restore_fail(ctx, "cannot register rseq again: %s",
+				    strerror((int)-r));
+	/* Pending signals, queued by the process to itself, which the
+	 * kernel allows with any si_code. */
+	for (size_t i = 0; i < th->n_pending + t->n_shared_pending; i++) {
+		int shared = i >= th->n_pending;
+		const ProtobufCBinaryData *b =
+			shared ? &t->shared_pending[i - th->n_pending]
+			       : &th->pending[i];
+		siginfo_t si;
+		memcpy(&si, b->data, b->len < sizeof(si) ? b->len : sizeof(si));
+		if (poke(ctx, s, &si, sizeof(si)) < 0)
+			return restore_fail(ctx, "cannot write a siginfo");
+		r = shared ? sys(ctx, SYS_rt_sigqueueinfo, ctx->pid, si.si_signo,
+				 (long)s, 0, 0, 0)
+			   : sys(ctx, SYS_rt_tgsigqueueinfo, ctx->pid, th->tid,
+				 si.si_signo, (long)s, 0, 0);
+		if (r < 0)
+			return restore_fail(ctx, "cannot queue signal %d again",
+					    si.si_signo);
+	}
+	return 0;
+}
+
+static int set_registers(struct restore_ctx *ctx)
+{
+	const Capcr__Thread *th = ctx->task->threads[0];
+	struct user_regs_struct regs;
+
+	if (th->regs.len != sizeof(regs))
+		return restore_fail(ctx, "the image's registers are for another "
+					 "layout");
+	memcpy(&regs, th->regs.data, sizeof(regs));
+	/* The image holds registers with any restart already applied. */
+	regs.orig_rax = (unsigned long)-1;
+	if (th->has_xstate) {
+		struct iovec iov = { th->xstate.data, th->xstate.len };
+		if (ptrace(PTRACE_SETREGSET, ctx->pid, NT_X86_XSTATE, &iov) < 0)
+			return restore_fail(ctx, "cannot restore the FPU/SSE/AVX "
+						 "state: %s (restore on a CPU "
+						 "like the one the image was made "
+						 "on)", strerror(errno));
+	}
+	uint64_t mask = th->sigmask;
+	if (ptrace(PTRACE_SETREGS, ctx->pid, 0, &regs) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, ctx->pid, sizeof(mask), &mask) < 0)
+		return restore_fail(ctx, "cannot set the registers: %s",
+				    strerror(errno));
+	/* What tracee_release would put back is now the image's. */
+	ctx->t.regs = regs;
+	ctx->t.sigmask = mask;
+	return 0;
+}
+
+int restore_takeover(struct restore_ctx *ctx)
+{
+	struct rseq_config rc;
+	long r;
+
+	ctx->t.tid = ctx->pid;
+	ctx->t.seized = 1;
+	if (ptrace(PTRACE_SETOPTIONS, ctx->pid, 0, PTRACE_O_EXITKILL) < 0 ||
+	    ptrace(PTRACE_GETREGS, ctx->pid, 0, &ctx->t.regs) < 0 ||
+	    ptrace(PTRACE_GETSIGMASK, ctx->pid, sizeof(ctx->t.sigmask),
+		   &ctx->t.sigmask) < 0)
+		return restore_fail(ctx, "cannot take over the new process: %s",
+				    strerror(errno));
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->pid, sizeof(rc), &rc) >
+		    0 &&
+	    rc.ptr &&
+	    (r = sys(ctx, SYS_rseq, (long)rc.ptr, rc.size, 1 /* unregister */,
+		     rc.sig, 0, 0)) < 0)
+		return restore_fail(ctx, "cannot drop the new process's rseq: %s",
+				    strerror((int)-r));
+	if (replace_specials(ctx) < 0 || map_areas(ctx) < 0)
+		return -1;
+	r = sys(ctx, SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r < 0 && r > -4096)
+		return restore_fail(ctx, "cannot map a scratch page");
+	ctx->scratch = (uint64_t)r;
+	if (set_mm_layout(ctx) < 0 || restore_signals_timers(ctx) < 0)
+		return -1;
+	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
+	sys(ctx, SYS_munmap, (long)ctx->scratch, 8192, 0, 0, 0, 0);
+	ctx->scratch = 0;
+	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
+		sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
+	if (fault_at("restore-regs"))
+		return restore_fail(ctx, "injected failure at restore-regs");
+	return set_registers(ctx);
+}
