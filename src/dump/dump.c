@@ -273,8 +273,11 @@ int cmd_dump(int argc, char **argv)
 		goto fail;
 	}
 	t_frozen = now_ns();
+	/* Shared, so the kernel never merges it into a neighbouring private
+	 * mapping of the process: it stays an area of its own that the
+	 * memory dump can leave out. */
 	long s = dump_syscall(&ctx, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (s < 0 && s > -4096) {
 		DUMP_FAIL(&ctx, "cannot borrow a page in process %d (%s)",
 			  ctx.pid, strerror((int)-s));

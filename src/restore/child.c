@@ -50,8 +50,6 @@ static void die(struct restore_ctx *ctx, const char *fmt, ...)
 
 static int kept(struct restore_ctx *ctx, const int *tmp, size_t nt, int fd)
 {
-	if (fd == ctx->img.dirfd)
-		return 1;
 	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
 		if (ctx->svc.keep[i] == fd)
 			return 1;
@@ -97,6 +95,10 @@ static void restore_files(struct restore_ctx *ctx)
 			    f->path ? f->path : "a file", (long long)f->pos,
 			    strerror(errno));
 	}
+	/* Done with the image; its descriptor may hold a number the
+	 * process needs. */
+	close(ctx->img.dirfd);
+	ctx->img.dirfd = -1;
 	for (unsigned p = 0; p < env.npipes; p++)
 		for (int e = 0; e < 2; e++)
 			if (env.pipes[p].fd[e] >= 0)
@@ -168,7 +170,6 @@ void restore_child(struct restore_ctx *ctx)
 		_exit(1);
 	restore_files(ctx);
 	restore_attrs(ctx);
-	close(ctx->img.dirfd);
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
 		die(ctx, "PTRACE_TRACEME: %s", strerror(errno));
 	/* glibc's raise() would use the parent's cached thread id. */
