@@ -24,6 +24,7 @@ static const struct {
 	{ "dump", cmd_dump, "checkpoint a process into an image directory" },
 	{ "restore", cmd_restore, "bring a process back from an image" },
 	{ "show", cmd_show, "explain what an image holds" },
+	{ "check", cmd_check, "check the kernel features capcr needs" },
 };
 
 static void usage(FILE *out)

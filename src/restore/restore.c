@@ -340,7 +340,7 @@ int cmd_restore(int argc, char **argv)
 		child = -1; /* reaped */
 		goto fail;
 	}
-	if (restore_takeover(&ctx) < 0)
+	if (restore_takeover(&ctx) < 0 || restore_update_capspace(&ctx) < 0)
 		goto fail;
 	char pdbuf[CAPCR_PD_NAME_MAX + 1];
 	const char *pdname = pd_name_of(&ctx, pdbuf, sizeof(pdbuf));

@@ -46,4 +46,7 @@ void restore_child(struct restore_ctx *ctx) __attribute__((noreturn));
  * its memory and state by the image's.  0 or -1 with why. */
 int restore_takeover(struct restore_ctx *ctx);
 
+/* capspace.c: update the cap-map entries whose object changed. */
+int restore_update_capspace(struct restore_ctx *ctx);
+
 #endif
