@@ -72,7 +72,10 @@ wait_tick() {
 	n=0
 	limit=$((($1 + 5) * 10))
 	while ! grep -q "^tick $1:" "$OUT"; do
-		kill -0 "$PID" 2>/dev/null || fatal "the target exited early"
+		if ! kill -0 "$PID" 2>/dev/null; then
+			[ ! -s "$WORK/restore.err" ] || cat "$WORK/restore.err" >&2
+			fatal "the target exited early"
+		fi
 		n=$((n + 1))
 		[ "$n" -le "$limit" ] || fatal "no tick $1 from the target"
 		sleep 0.1
@@ -230,23 +233,69 @@ step_close_reuse() {
 		row_is "$udp" socket yes yes socket
 }
 
+step_checkpoint() {
+	say ""
+	say "== Step 5: checkpoint the target, kill it, restore it =="
+	wait_tick 8
+	show_target
+	log=$(fd log)
+	LOG_BADGE=$(field "$log" 3)
+	note "\$ capcr dump -t $PID -D \$WORK/img"
+	note "capcr seizes the target with ptrace (no signal), reads its registers,"
+	note "asks it for its handlers and timers by system calls run inside it,"
+	note "saves its touched pages, copies every descriptor with pidfd_getfd and"
+	note "reads its capability-space region; then it kills it."
+	mkdir "$WORK/img"
+	"$CAPCR" -v dump -t "$PID" -D "$WORK/img" 2>&1 | sed 's/^/   | /'
+	status=0
+	wait "$MON_PID" || status=$?
+	check "capcr run saw its target killed after the dump" same "$status" 137
+	check "the target is gone" eval "! kill -0 $PID 2>/dev/null"
+	note "\$ capcr show -D \$WORK/img   (excerpt)"
+	"$CAPCR" show -D "$WORK/img" | grep -v '^    [0-9a-f]\{12\}-' | sed 's/^/   | /'
+	note "\$ capcr restore -D \$WORK/img"
+	note "The process comes back with its PID (clone3 set_tid), its descriptors,"
+	note "its memory and registers, from the image alone; capcr restore stays its"
+	note "parent and serves its PD channel as capcr run did."
+	"$CAPCR" -v restore -D "$WORK/img" 2>"$WORK/restore.err" &
+	MON_PID=$!
+	n=0
+	until kill -0 "$PID" 2>/dev/null; do # until the restore made it
+		if ! kill -0 "$MON_PID" 2>/dev/null || [ "$n" -ge 50 ]; then
+			cat "$WORK/restore.err" >&2
+			fatal "capcr restore did not bring the target back"
+		fi
+		n=$((n + 1))
+		sleep 0.1
+	done
+	wait_tick 10
+	sed 's/^/   | /' "$WORK/restore.err"
+	show_target
+	check "the target runs again with PID $PID" kill -0 "$PID"
+	caps
+	check "the log kept its badge ($LOG_BADGE) across the restore" \
+		is "$log" 3 "$LOG_BADGE"
+	check "the log is still reported by the region" \
+		row_is "$log" file yes yes open
+}
+
 step_stop() {
 	say ""
-	say "== Step 5: stop the target =="
+	say "== Step 6: stop the target =="
 	note "\$ kill -TERM $PID"
 	kill -TERM "$PID"
 	status=0
 	wait "$MON_PID" || status=$?
 	MON_PID=
 	show_target
-	note "capcr run exited with status $status (128 + SIGTERM: the target's fate)"
-	check "capcr run passed on the target's death by SIGTERM" same "$status" 143
+	note "capcr restore exited with status $status (128 + SIGTERM: the target's fate)"
+	check "capcr restore passed on the target's death by SIGTERM" same "$status" 143
 	check "the target is gone" eval "! kill -0 $PID 2>/dev/null"
 	PID=
 }
 
-STEPS="step_start step_pipe_socket step_dup_raw step_close_reuse step_stop"
-say "capcr demo: a program's capability space, live"
+STEPS="step_start step_pipe_socket step_dup_raw step_close_reuse step_checkpoint step_stop"
+say "capcr demo: a program's capability space, live, across a checkpoint"
 for step in $STEPS; do
 	"$step"
 done
@@ -255,4 +304,4 @@ if [ "$FAILED" -ne 0 ]; then
 	say "demo: FAILED ($FAILED checks)"
 	exit 1
 fi
-say "demo: OK, every snapshot matched what the program did"
+say "demo: OK, every snapshot matched what the program did, before and after its restore"

@@ -133,6 +133,12 @@ int dump_fds(struct dump_ctx *ctx)
 				    (k[j].flags & O_ACCMODE) !=
 					    (k[i].flags & O_ACCMODE))
 					in.both_pipe_ends = 1;
+			/* One end only: is the other in a process outside
+			 * (a shell pipeline), or just closed? */
+			if (S_ISFIFO(seen[i].st.st_mode) && !in.both_pipe_ends &&
+			    !strncmp(k[i].target, "pipe:", 5))
+				in.held_outside =
+					files_held_elsewhere(ctx->pid, k[i].target);
 			const struct file_ops *ops = files_ops_for_dump(&in);
 			if (!ops) {
 				r = DUMP_FAIL(ctx,

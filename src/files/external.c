@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Descriptors that point outside the image: a terminal, or a pipe or socket
- * whose other end is not being checkpointed (a shell's pipeline).  They are
+ * Descriptors that point outside the image: a terminal, or a pipe whose
+ * other end is not being checkpointed (a shell's pipeline).  They are
  * not re-created: at restore the descriptor is re-attached to the same
  * number of `capcr restore` itself, so a process restored in a shell reads
  * and writes that shell's terminal or pipes, as CRIU's --shell-job does.
@@ -27,10 +27,8 @@ static int match(const struct file_dump_in *in)
 	if (is_tty(in))
 		return 1;
 	if (S_ISFIFO(in->st.st_mode) && !strncmp(in->k->target, "pipe:", 5))
-		return !in->both_pipe_ends;
-	/* Sockets come with the process-tree issue; until then they are
-	 * re-attached like a terminal. */
-	return S_ISSOCK(in->st.st_mode);
+		return in->held_outside;
+	return 0;
 }
 
 static int dump(struct file_dump_env *env, const struct file_dump_in *in,
@@ -44,7 +42,10 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
-	int fd = fcntl(f->external_fd, F_DUPFD_CLOEXEC, 0);
+	int n = f->external_fd;
+	int fd = n >= 0 && n < env->ninherited && env->inherited[n]
+			 ? fcntl(n, F_DUPFD_CLOEXEC, 0)
+			 : -1;
 
 	if (fd < 0)
 		return FILE_FAIL(env,

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -24,12 +25,12 @@ int files_fail(char *why, size_t whylen, const char *fmt, ...)
 }
 
 extern const struct file_ops file_external, file_pipe, file_memfd,
-	file_eventfd, file_pidfd, file_regular;
+	file_eventfd, file_pidfd, file_socket, file_regular;
 
 /* Order matters: the first kind whose match() says yes takes it. */
 static const struct file_ops *const kinds[] = {
-	&file_external, &file_pipe,  &file_memfd,
-	&file_eventfd,  &file_pidfd, &file_regular,
+	&file_external, &file_pipe,   &file_memfd,   &file_eventfd,
+	&file_pidfd,    &file_socket, &file_regular,
 };
 
 const struct file_ops *files_ops_for_dump(const struct file_dump_in *in)
@@ -118,6 +119,37 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 	}
 	close(src);
 	return 0;
+}
+
+int files_held_elsewhere(pid_t pid, const char *link)
+{
+	DIR *proc = opendir("/proc");
+	int found = 0;
+
+	if (!proc)
+		return 1; /* cannot tell: keep it outside, the safe side */
+	for (struct dirent *p; !found && (p = readdir(proc));) {
+		char path[300], target[256];
+		/* Neither the process nor us: we hold copies of its fds. */
+		if (p->d_name[0] < '1' || p->d_name[0] > '9' ||
+		    atoi(p->d_name) == pid || atoi(p->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		DIR *fds = opendir(path);
+		if (!fds)
+			continue;
+		for (struct dirent *f; !found && (f = readdir(fds));) {
+			ssize_t n = readlinkat(dirfd(fds), f->d_name, target,
+					       sizeof(target) - 1);
+			if (n > 0) {
+				target[n] = 0;
+				found = !strcmp(target, link);
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
 }
 
 /* One "key: value" number from /proc/PID/fdinfo/FD, in base. */

@@ -21,6 +21,7 @@ struct file_dump_in {
 	const struct kfd *k; /* the kernel's view: link text, pos, flags */
 	struct stat st;
 	int both_pipe_ends;  /* pipes: the other end is in the image too */
+	int held_outside;    /* pipes: a process outside the image has it */
 };
 
 /* What a kind's dump gets to work with. */
@@ -43,6 +44,10 @@ struct file_restore_env {
 		int fd[2];
 	} pipes[256];
 	unsigned npipes;
+	/* descriptors capcr restore was started with: the only ones an
+	 * external capability may be re-attached to */
+	const unsigned char *inherited;
+	int ninherited;
 };
 
 struct file_ops {
@@ -66,6 +71,8 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 			Capcr__File *f, int seekable);
 int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 			int dst);
+/* Does any process but pid hold the object link names ("pipe:[N]")? */
+int files_held_elsewhere(pid_t pid, const char *link);
 int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
 		     uint64_t *out);
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Pipes with both ends in the image, with their unread data.  The data is
+ * Pipes held by the image alone — both ends, or one end whose other end
+ * nobody holds any more — with their unread data.  The data is
  * read without consuming it: tee() duplicates it into a spare pipe, which
  * is read and thrown away.  At restore the pipe is made once, the data
  * written back, and each end handed to the File that names it.
@@ -54,6 +55,7 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	int want = f->pipe_write_end ? 1 : 0;
 
+	/* The end nobody claims is closed after all files are made. */
 	for (unsigned i = 0; i < env->npipes; i++)
 		if (env->pipes[i].id == f->pipe_id &&
 		    env->pipes[i].fd[want] >= 0) {

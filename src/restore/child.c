@@ -62,7 +62,9 @@ static int kept(struct restore_ctx *ctx, const int *tmp, size_t nt, int fd)
 static void restore_files(struct restore_ctx *ctx)
 {
 	struct file_restore_env env = { .img = &ctx->img, .why = ctx->why,
-					.whylen = sizeof(ctx->why) };
+					.whylen = sizeof(ctx->why),
+					.inherited = ctx->inherited,
+					.ninherited = ctx->ninherited };
 	size_t nf = ctx->files->n_files;
 	int *tmp = calloc(nf + 1, sizeof(int));
 	int tmp_base = ctx->svc_base;

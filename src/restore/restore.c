@@ -11,6 +11,7 @@
  * monitor, serving its PD channel, or with --restore-detached returns.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -236,6 +237,26 @@ static const char *pd_name_of(struct restore_ctx *ctx, char *buf, size_t n)
 	return r;
 }
 
+/* The descriptors we were started with: what an external capability may
+ * be re-attached to (never one of capcr's own). */
+static void note_inherited(struct restore_ctx *ctx)
+{
+	DIR *d = opendir("/proc/self/fd");
+
+	if (!d)
+		return;
+	ctx->ninherited = 1024;
+	ctx->inherited = calloc((size_t)ctx->ninherited, 1);
+	for (struct dirent *e; ctx->inherited && (e = readdir(d));) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] == '.' || fd == dirfd(d) ||
+		    fd >= ctx->ninherited)
+			continue;
+		ctx->inherited[fd] = 1;
+	}
+	closedir(d);
+}
+
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
@@ -265,6 +286,7 @@ int cmd_restore(int argc, char **argv)
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.img.dirfd = -1;
+	note_inherited(&ctx);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "D:dh", opts, NULL)) != -1) {
 		switch (c) {

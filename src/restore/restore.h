@@ -30,6 +30,8 @@ struct restore_ctx {
 	pid_t pid;
 	struct service_fds svc;
 	int svc_base;        /* above every descriptor of the image */
+	unsigned char *inherited; /* fds capcr restore was started with */
+	int ninherited;
 	struct tracee t;     /* the new process, stopped */
 	uint64_t scratch;
 	char why[512];

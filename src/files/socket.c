@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sockets that are not connected to anything: unbound, bound, or
+ * listening, of the Unix, IPv4 and IPv6 families.  Restored by making the
+ * socket again with its domain, type and protocol, binding it to the same
+ * address and listening with the same backlog.  Connections waiting to be
+ * accepted are not kept; connected sockets, whose peer may be outside,
+ * are refused with a message naming the socket and its peer (the process
+ * tree issue brings them).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "files.h"
+
+static int match(const struct file_dump_in *in)
+{
+	return S_ISSOCK(in->st.st_mode);
+}
+
+static void describe(const struct sockaddr_storage *ss, socklen_t len,
+		     char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_UNIX) {
+		const struct sockaddr_un *u = (const void *)ss;
+		size_t pl = len > offsetof(struct sockaddr_un, sun_path)
+				    ? len - offsetof(struct sockaddr_un, sun_path)
+				    : 0;
+		if (!pl)
+			snprintf(out, n, "an unnamed Unix socket");
+		else if (!u->sun_path[0])
+			snprintf(out, n, "unix:@%.*s", (int)pl - 1,
+				 u->sun_path + 1);
+		else
+			snprintf(out, n, "unix:%s", u->sun_path);
+	} else if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, ntohs(s->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, ntohs(s->sin6_port));
+	} else {
+		snprintf(out, n, "family %d", ss->ss_family);
+	}
+}
+
+static int dump(struct file_dump_env *env, const struct file_dump_in *in,
+		Capcr__File *f)
+{
+	int domain = 0, type = 0, proto = 0, listening = 0;
+	socklen_t l = sizeof(int);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char what[256], peer[256];
+
+	getsockopt(in->copy, SOL_SOCKET, SO_DOMAIN, &domain, &l);
+	l = sizeof(int);
+	getsockopt(in->copy, SOL_SOCKET, SO_TYPE, &type, &l);
+	l = sizeof(int);
+	getsockopt(in->copy, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+	l = sizeof(int);
+	getsockopt(in->copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l);
+	if (domain != AF_UNIX && domain != AF_INET && domain != AF_INET6)
+		return FILE_FAIL(env, "descriptor %d is a socket of family %d, "
+				      "which capcr cannot checkpoint yet",
+				 in->fd, domain);
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(in->copy, (struct sockaddr *)&ss, &sl) < 0)
+		return FILE_FAIL(env, "getsockname on descriptor %d: %s", in->fd,
+				 strerror(errno));
+	describe(&ss, sl, what, sizeof(what));
+	struct sockaddr_storage ps;
+	socklen_t pl = sizeof(ps);
+	if (getpeername(in->copy, (struct sockaddr *)&ps, &pl) == 0) {
+		describe(&ps, pl, peer, sizeof(peer));
+		return FILE_FAIL(env,
+				 "descriptor %d is a connected socket (%s, peer "
+				 "%s); connected sockets cannot be checkpointed "
+				 "yet",
+				 in->fd, what, peer);
+	}
+	/* Bound? An unbound inet socket reports port 0, a Unix one no path. */
+	int bound = (domain == AF_UNIX && sl > sizeof(sa_family_t)) ||
+		    (domain == AF_INET &&
+		     ((struct sockaddr_in *)&ss)->sin_port) ||
+		    (domain == AF_INET6 &&
+		     ((struct sockaddr_in6 *)&ss)->sin6_port);
+	f->has_socket_domain = f->has_socket_type = f->has_socket_protocol = 1;
+	f->socket_domain = domain;
+	f->socket_type = type;
+	f->socket_protocol = proto;
+	if (bound) {
+		f->has_socket_addr = 1;
+		f->socket_addr.len = sl;
+		f->socket_addr.data = arena_memdup(env->arena, &ss, sl);
+	}
+	if (listening) {
+		uint64_t backlog = 128;
+		f->has_socket_backlog = 1;
+		f->socket_backlog = (int32_t)backlog;
+	}
+	f->path = arena_strdup(env->arena, what);
+	return 0;
+}
+
+static int restore(struct file_restore_env *env, const Capcr__File *f)
+{
+	int fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,
+			f->socket_protocol);
+	int one = 1;
+
+	if (fd < 0)
+		return FILE_FAIL(env, "socket: %s", strerror(errno));
+	if (f->has_socket_addr) {
+		const struct sockaddr_un *u = (const void *)f->socket_addr.data;
+		struct stat st;
+		if (f->socket_domain == AF_UNIX && u->sun_path[0] &&
+		    stat(u->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(u->sun_path); /* left behind by the original */
+		if (f->socket_domain != AF_UNIX)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+				   sizeof(one));
+		if (bind(fd, (const struct sockaddr *)f->socket_addr.data,
+			 (socklen_t)f->socket_addr.len) < 0) {
+			int e = errno;
+			close(fd);
+			return FILE_FAIL(env, "cannot bind a socket to %s again: "
+					      "%s", f->path, strerror(e));
+		}
+	}
+	if (f->has_socket_backlog && listen(fd, f->socket_backlog) < 0) {
+		int e = errno;
+		close(fd);
+		return FILE_FAIL(env, "cannot listen on %s again: %s", f->path,
+				 strerror(e));
+	}
+	return fd;
+}
+
+const struct file_ops file_socket = {
+	.kind = CAPCR__FILE_KIND__FILE_SOCKET,
+	.name = "socket",
+	.match = match,
+	.dump = dump,
+	.restore = restore,
+};
