@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,11 +61,88 @@ int dump_peek(struct dump_ctx *ctx, uint64_t addr, void *buf, size_t len)
 									: -1;
 }
 
+long dump_syscall_in(struct tracee *t, long nr, long a1, long a2, long a3,
+		     long a4, long a5, long a6)
+{
+	long r = tracee_syscall(t, nr, a1, a2, a3, a4, a5, a6);
+	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+}
+
 long dump_syscall(struct dump_ctx *ctx, long nr, long a1, long a2, long a3,
 		  long a4, long a5, long a6)
 {
-	long r = tracee_syscall(&ctx->leader, nr, a1, a2, a3, a4, a5, a6);
-	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+	return dump_syscall_in(&ctx->threads[0], nr, a1, a2, a3, a4, a5, a6);
+}
+
+static int seized(const struct dump_ctx *ctx, pid_t tid)
+{
+	for (size_t i = 0; i < ctx->nthreads; i++)
+		if (ctx->threads[i].tid == tid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Stop every thread, the leader first.  A thread not yet stopped may make
+ * another, so the task list is read again until a pass finds nothing new:
+ * then every thread is stopped and none can appear.
+ */
+static int seize_all(struct dump_ctx *ctx)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", ctx->pid);
+	for (int pass = 0; pass < 1000; pass++) {
+		DIR *d = opendir(path);
+		int added = 0;
+		if (!d)
+			return DUMP_FAIL(ctx, "process %d exited", ctx->pid);
+		pid_t tids[4096];
+		size_t n = 0;
+		tids[n++] = ctx->pid;
+		for (struct dirent *e; n < 4096 && (e = readdir(d));) {
+			pid_t t = atoi(e->d_name);
+			if (t > 0 && t != ctx->pid)
+				tids[n++] = t;
+		}
+		closedir(d);
+		for (size_t i = 0; i < n; i++) {
+			if (seized(ctx, tids[i]))
+				continue;
+			struct tracee *nt = realloc(
+				ctx->threads,
+				(ctx->nthreads + 1) * sizeof(*ctx->threads));
+			if (!nt)
+				return DUMP_FAIL(ctx, "out of memory");
+			ctx->threads = nt;
+			int r = tracee_seize(&ctx->threads[ctx->nthreads],
+					     tids[i], 0);
+			if (r == -ESRCH && tids[i] != ctx->pid)
+				continue; /* it exited meanwhile */
+			if (r < 0)
+				return DUMP_FAIL(
+					ctx,
+					"cannot stop %s %d with ptrace: %s%s",
+					tids[i] == ctx->pid ? "process"
+							    : "thread",
+					tids[i], strerror(-r),
+					r == -EPERM ? " (is it traced already, "
+						      "or are you not root?)"
+						    : "");
+			ctx->nthreads++;
+			added++;
+		}
+		if (!added)
+			return 0;
+	}
+	return DUMP_FAIL(ctx, "process %d keeps making threads", ctx->pid);
+}
+
+static void release_all(struct dump_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->nthreads; i++)
+		tracee_release(&ctx->threads[i]);
+	ctx->nthreads = 0;
 }
 
 static uint64_t now_ns(void)
@@ -101,16 +179,8 @@ static int check_target(pid_t pid, char *why, size_t wl)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	int threads = count_entries(path);
-	if (threads < 0) {
+	if (count_entries(path) < 0) {
 		snprintf(why, wl, "no process with PID %d", pid);
-		return -1;
-	}
-	if (threads > 1) {
-		snprintf(why, wl,
-			 "process %d has %d threads; this capcr checkpoints "
-			 "single-threaded processes only",
-			 pid, threads);
 		return -1;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
@@ -263,15 +333,8 @@ int cmd_dump(int argc, char **argv)
 			  strerror(errno));
 		goto fail;
 	}
-	r = tracee_seize(&ctx.leader, ctx.pid, 0);
-	if (r < 0) {
-		DUMP_FAIL(&ctx, "cannot stop process %d with ptrace: %s%s",
-			  ctx.pid, strerror(-r),
-			  r == -EPERM ? " (is it traced already, or are you "
-					"not root?)"
-				      : "");
+	if (seize_all(&ctx) < 0)
 		goto fail;
-	}
 	t_frozen = now_ns();
 	/* Shared, so the kernel never merges it into a neighbouring private
 	 * mapping of the process: it stays an area of its own that the
@@ -292,7 +355,7 @@ int cmd_dump(int argc, char **argv)
 	dump_syscall(&ctx, SYS_munmap, (long)ctx.scratch, 4096, 0, 0, 0, 0);
 	ctx.scratch = 0;
 	if (leave) {
-		tracee_release(&ctx.leader);
+		release_all(&ctx);
 		t_released = now_ns();
 	}
 	if (write_images(&ctx) < 0 || commit(&ctx) < 0)
@@ -304,19 +367,26 @@ int cmd_dump(int argc, char **argv)
 		struct pollfd p = { .fd = ctx.pidfd, .events = POLLIN };
 		kill(ctx.pid, SIGKILL);
 		t_released = now_ns();
+		/* Its threads are our tracees: their exit waits for us.  The
+		 * leader is reported last, after all of them. */
+		for (size_t i = ctx.nthreads; i-- > 0;)
+			waitpid(ctx.threads[i].tid, NULL, __WALL);
+		ctx.nthreads = 0;
 		poll(&p, 1, 5000);
 	}
 	capcr_info("dumped process %d (%s): %.1f MiB of memory in %zu "
-		   "mappings, %zu descriptors; %.1f ms in all, frozen %.1f ms",
+		   "mappings, %zu descriptors, %zu threads; %.1f ms in all, "
+		   "frozen %.1f ms",
 		   ctx.pid, ctx.task->comm, ctx.pages_bytes / 1048576.0,
-		   ctx.mm->n_vmas, ctx.fdt->n_fds, (now_ns() - t0) / 1e6,
+		   ctx.mm->n_vmas, ctx.fdt->n_fds, ctx.task->n_threads,
+		   (now_ns() - t0) / 1e6,
 		   (t_released - t_frozen) / 1e6);
 	goto out;
 fail:
 	if (ctx.scratch)
 		dump_syscall(&ctx, SYS_munmap, (long)ctx.scratch, 4096, 0, 0,
 			     0, 0);
-	tracee_release(&ctx.leader);
+	release_all(&ctx);
 	remove_partial(&ctx.img);
 	capcr_err("dump of process %d failed: %s; the process goes on "
 		  "untouched",
@@ -328,5 +398,6 @@ out:
 		close(ctx.pidfd);
 	image_close(&ctx.img);
 	arena_free(&ctx.arena);
+	free(ctx.threads);
 	return ok ? 0 : 1;
 }

@@ -14,7 +14,8 @@ struct dump_ctx {
 	pid_t pid;
 	int pidfd;
 	int memfd;             /* /proc/PID/mem, read-only */
-	struct tracee leader;
+	struct tracee *threads; /* every thread, stopped; [0] the leader */
+	size_t nthreads;
 	struct image img;
 	struct arena arena;
 	Capcr__Task *task;
@@ -41,6 +42,9 @@ int dump_peek(struct dump_ctx *ctx, uint64_t addr, void *buf, size_t len);
  * for calls that need memory.  Returns the call's result. */
 long dump_syscall(struct dump_ctx *ctx, long nr, long a1, long a2, long a3,
 		  long a4, long a5, long a6);
+/* The same in a given thread. */
+long dump_syscall_in(struct tracee *t, long nr, long a1, long a2, long a3,
+		     long a4, long a5, long a6);
 
 /* Record why the dump failed (the first reason wins); returns -1. */
 int dump_fail(struct dump_ctx *ctx, const char *fmt, ...)

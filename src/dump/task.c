@@ -262,13 +262,14 @@ static int dump_thread_regs(struct dump_ctx *ctx, struct tracee *tr,
 
 /* What only the thread can tell: asked through injected system calls,
  * the answers written to the scratch page and read back. */
-static int dump_thread_inside(struct dump_ctx *ctx, Capcr__Thread *th)
+static int dump_thread_inside(struct dump_ctx *ctx, struct tracee *tr,
+			      Capcr__Thread *th)
 {
 	uint64_t s = ctx->scratch;
 	long r;
 
 	stack_t ss;
-	r = dump_syscall(ctx, SYS_sigaltstack, 0, (long)s, 0, 0, 0, 0);
+	r = dump_syscall_in(tr, SYS_sigaltstack, 0, (long)s, 0, 0, 0, 0);
 	if (r < 0 || dump_peek(ctx, s, &ss, sizeof(ss)) < 0)
 		return DUMP_FAIL(ctx, "cannot read the alternate signal stack "
 				      "(%ld)", r);
@@ -280,14 +281,14 @@ static int dump_thread_inside(struct dump_ctx *ctx, Capcr__Thread *th)
 		th->altstack_flags = ss.ss_flags & ~SS_ONSTACK;
 	}
 	uint64_t ctid = 0;
-	r = dump_syscall(ctx, SYS_prctl, PR_GET_TID_ADDRESS, (long)s, 0, 0, 0,
-			 0);
+	r = dump_syscall_in(tr, SYS_prctl, PR_GET_TID_ADDRESS, (long)s, 0, 0,
+			    0, 0);
 	if (r == 0 && dump_peek(ctx, s, &ctid, sizeof(ctid)) == 0) {
 		th->has_clear_child_tid = 1;
 		th->clear_child_tid = ctid;
 	}
 	char comm[17] = { 0 };
-	r = dump_syscall(ctx, SYS_prctl, PR_GET_NAME, (long)s, 0, 0, 0, 0);
+	r = dump_syscall_in(tr, SYS_prctl, PR_GET_NAME, (long)s, 0, 0, 0, 0);
 	if (r == 0 && dump_peek(ctx, s, comm, 16) == 0)
 		th->comm = arena_strdup(&ctx->arena, comm);
 	return 0;
@@ -408,26 +409,32 @@ static int dump_posix_timers(struct dump_ctx *ctx, Capcr__Task *t)
 int dump_task(struct dump_ctx *ctx)
 {
 	Capcr__Task *t = ARENA_NEW(&ctx->arena, Capcr__Task);
-	Capcr__Thread *th = ARENA_NEW(&ctx->arena, Capcr__Thread);
 
 	capcr__task__init(t);
-	capcr__thread__init(th);
 	ctx->task = t;
 	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
 	    dump_rlimits(ctx, t) < 0)
 		return -1;
-	if (fault_at("task-regs") || dump_thread_regs(ctx, &ctx->leader, th) < 0)
-		return DUMP_FAIL(ctx, "injected failure at task-regs");
+	for (size_t i = 0; i < ctx->nthreads; i++) {
+		Capcr__Thread *th = ARENA_NEW(&ctx->arena, Capcr__Thread);
+		capcr__thread__init(th);
+		if (fault_at("task-regs") ||
+		    dump_thread_regs(ctx, &ctx->threads[i], th) < 0)
+			return DUMP_FAIL(ctx, "injected failure at task-regs");
+		if (fault_at("task-inside") ||
+		    dump_thread_inside(ctx, &ctx->threads[i], th) < 0)
+			return DUMP_FAIL(ctx, "injected failure at task-inside");
+		arena_push(&ctx->arena, (void ***)&t->threads, &t->n_threads,
+			   th);
+	}
 	if (peek_pending(ctx, ctx->pid, 1, &t->shared_pending,
 			 &t->n_shared_pending) < 0)
 		return -1;
-	if (fault_at("task-inside") || dump_thread_inside(ctx, th) < 0 ||
-	    dump_sigactions(ctx, t) < 0 || dump_itimers(ctx, t) < 0 ||
+	if (dump_sigactions(ctx, t) < 0 || dump_itimers(ctx, t) < 0 ||
 	    dump_posix_timers(ctx, t) < 0)
-		return DUMP_FAIL(ctx, "injected failure at task-inside");
+		return -1;
 	/* The exact brk, which the heap's end only rounds. */
 	long brk = dump_syscall(ctx, SYS_brk, 0, 0, 0, 0, 0, 0);
 	t->mm->brk = brk > 0 ? (uint64_t)brk : t->mm->start_brk;
-	arena_push(&ctx->arena, (void ***)&t->threads, &t->n_threads, th);
 	return 0;
 }

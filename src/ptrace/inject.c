@@ -139,10 +139,11 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 	for (;;) {
 		if (wait_stop(t->tid, &status) < 0)
 			return TRACEE_INJECT_FAILED;
-		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP)
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP &&
+		    (status >> 16) == 0)
 			break;
-		/* Any other stop (a SIGKILL cannot be blocked; a group stop):
-		 * go on stepping. */
+		/* Any other stop (an event such as PTRACE_EVENT_CLONE while
+		 * an injected clone runs, a group stop): go on stepping. */
 		if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
 			return TRACEE_INJECT_FAILED;
 	}

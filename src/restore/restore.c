@@ -76,7 +76,8 @@ static int read_images(struct restore_ctx *ctx, const char *dir)
 				    sizeof(ctx->why));
 	if (!ctx->task || !ctx->mm || !ctx->fdt || !ctx->files)
 		return -1;
-	if (ctx->task->n_threads != 1 || ctx->task->pid != ctx->pid)
+	if (!ctx->task->n_threads || ctx->task->pid != ctx->pid ||
+	    ctx->task->threads[0]->tid != ctx->pid)
 		return restore_fail(ctx, "core-%d.img is inconsistent", ctx->pid);
 	for (size_t i = 0; i < ctx->fdt->n_fds; i++)
 		if (ctx->fdt->fds[i]->file >= ctx->files->n_files)
@@ -377,6 +378,8 @@ int cmd_restore(int argc, char **argv)
 				   "run unmonitored",
 				   pdname, strerror(errno));
 	}
+	for (size_t i = 0; i < ctx.nthreads; i++)
+		ptrace(PTRACE_DETACH, ctx.threads[i].tid, 0, 0);
 	if (ptrace(PTRACE_DETACH, child, 0, 0) < 0) {
 		restore_fail(&ctx, "cannot let the process go: %s",
 			     strerror(errno));

@@ -33,6 +33,8 @@ struct restore_ctx {
 	unsigned char *inherited; /* fds capcr restore was started with */
 	int ninherited;
 	struct tracee t;     /* the new process, stopped */
+	struct tracee *threads; /* its other threads, stopped */
+	size_t nthreads;
 	uint64_t scratch;
 	char why[512];
 };

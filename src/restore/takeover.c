@@ -30,6 +30,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <linux/sched.h>
 #include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,11 +62,18 @@ struct ksigaction {
 };
 
 /* One injected call; an injection failure becomes -EIO. */
+static long sys_in(struct tracee *t, long nr, long a1, long a2, long a3,
+		   long a4, long a5, long a6)
+{
+	long r = tracee_syscall(t, nr, a1, a2, a3, a4, a5, a6);
+	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+}
+
+/* The same in the leader. */
 static long sys(struct restore_ctx *ctx, long nr, long a1, long a2, long a3,
 		long a4, long a5, long a6)
 {
-	long r = tracee_syscall(&ctx->t, nr, a1, a2, a3, a4, a5, a6);
-	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+	return sys_in(&ctx->t, nr, a1, a2, a3, a4, a5, a6);
 }
 
 
@@ -311,7 +320,6 @@ static int set_mm_layout(struct restore_ctx *ctx)
 static int restore_signals_timers(struct restore_ctx *ctx)
 {
 	const Capcr__Task *t = ctx->task;
-	const Capcr__Thread *th = t->threads[0];
 	uint64_t s = ctx->scratch;
 	long r;
 
@@ -324,15 +332,6 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 			     0)) < 0)
 			return restore_fail(ctx, "cannot restore the handler of "
 						 "signal %u", a->sig);
-	}
-	if (th->has_altstack_sp) {
-		stack_t ss = { .ss_sp = (void *)(uintptr_t)th->altstack_sp,
-			       .ss_size = th->altstack_size,
-			       .ss_flags = th->altstack_flags };
-		if (poke(ctx, s, &ss, sizeof(ss)) < 0 ||
-		    (r = sys(ctx, SYS_sigaltstack, (long)s, 0, 0, 0, 0, 0)) < 0)
-			return restore_fail(ctx, "cannot restore the alternate "
-						 "signal stack");
 	}
 	for (size_t i = 0; i < t->n_itimers; i++) {
 		const Capcr__Itimer *it = t->itimers[i];
@@ -385,42 +384,61 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 	}
 	if (t->n_posix_timers)
 		sys(ctx, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0, 0);
+	return 0;
+}
+
+/* What each thread holds for itself, by calls run in it. */
+static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
+			const Capcr__Thread *th)
+{
+	uint64_t s = ctx->scratch;
+	long r;
+
+	if (th->has_altstack_sp) {
+		stack_t ss = { .ss_sp = (void *)(uintptr_t)th->altstack_sp,
+			       .ss_size = th->altstack_size,
+			       .ss_flags = th->altstack_flags };
+		if (poke(ctx, s, &ss, sizeof(ss)) < 0 ||
+		    (r = sys_in(tr, SYS_sigaltstack, (long)s, 0, 0, 0, 0, 0)) <
+			    0)
+			return restore_fail(ctx, "cannot restore the alternate "
+						 "signal stack of thread %d",
+					    th->tid);
+	}
 	if (th->has_robust_list)
-		sys(ctx, SYS_set_robust_list, (long)th->robust_list,
-		    (long)th->robust_list_len, 0, 0, 0, 0);
-	sys(ctx, SYS_set_tid_address,
-	    th->has_clear_child_tid ? (long)th->clear_child_tid : 0, 0, 0, 0,
-	    0, 0);
+		sys_in(tr, SYS_set_robust_list, (long)th->robust_list,
+		       (long)th->robust_list_len, 0, 0, 0, 0);
+	sys_in(tr, SYS_set_tid_address,
+	       th->has_clear_child_tid ? (long)th->clear_child_tid : 0, 0, 0,
+	       0, 0, 0);
 	if (th->has_rseq_addr &&
-	    (r = sys(ctx, SYS_rseq, (long)th->rseq_addr, th->rseq_len, 0,
-		     th->rseq_sig, 0, 0)) < 0)
-		return restore_fail(ctx, "cannot register rseq again: %s",
-				    strerror((int)-r));
-	/* Pending signals, queued by the process to itself, which the
+	    (r = sys_in(tr, SYS_rseq, (long)th->rseq_addr, th->rseq_len, 0,
+			th->rseq_sig, 0, 0)) < 0)
+		return restore_fail(ctx, "cannot register rseq again in thread "
+					 "%d: %s", th->tid, strerror((int)-r));
+	if (th->comm && poke(ctx, s, th->comm, strlen(th->comm) + 1) == 0)
+		sys_in(tr, SYS_prctl, PR_SET_NAME, (long)s, 0, 0, 0, 0);
+	/* Its pending signals, queued by the process to itself, which the
 	 * kernel allows with any si_code. */
-	for (size_t i = 0; i < th->n_pending + t->n_shared_pending; i++) {
-		int shared = i >= th->n_pending;
-		const ProtobufCBinaryData *b =
-			shared ? &t->shared_pending[i - th->n_pending]
-			       : &th->pending[i];
+	for (size_t i = 0; i < th->n_pending; i++) {
 		siginfo_t si;
-		memcpy(&si, b->data, b->len < sizeof(si) ? b->len : sizeof(si));
-		if (poke(ctx, s, &si, sizeof(si)) < 0)
-			return restore_fail(ctx, "cannot write a siginfo");
-		r = shared ? sys(ctx, SYS_rt_sigqueueinfo, ctx->pid, si.si_signo,
-				 (long)s, 0, 0, 0)
-			   : sys(ctx, SYS_rt_tgsigqueueinfo, ctx->pid, th->tid,
-				 si.si_signo, (long)s, 0, 0);
-		if (r < 0)
+		memcpy(&si, th->pending[i].data,
+		       th->pending[i].len < sizeof(si) ? th->pending[i].len
+						       : sizeof(si));
+		if (poke(ctx, s, &si, sizeof(si)) < 0 ||
+		    sys_in(tr, SYS_rt_tgsigqueueinfo, ctx->pid, th->tid,
+			   si.si_signo, (long)s, 0, 0) < 0)
 			return restore_fail(ctx, "cannot queue signal %d again",
 					    si.si_signo);
 	}
 	return 0;
 }
 
-static int set_registers(struct restore_ctx *ctx)
+/* Then its registers, xsave area and signal mask, last: no call may run in
+ * the thread after them. */
+static int thread_regs(struct restore_ctx *ctx, struct tracee *tr,
+		       const Capcr__Thread *th)
 {
-	const Capcr__Thread *th = ctx->task->threads[0];
 	struct user_regs_struct regs;
 
 	if (th->regs.len != sizeof(regs))
@@ -431,20 +449,88 @@ static int set_registers(struct restore_ctx *ctx)
 	regs.orig_rax = (unsigned long)-1;
 	if (th->has_xstate) {
 		struct iovec iov = { th->xstate.data, th->xstate.len };
-		if (ptrace(PTRACE_SETREGSET, ctx->pid, NT_X86_XSTATE, &iov) < 0)
+		if (ptrace(PTRACE_SETREGSET, tr->tid, NT_X86_XSTATE, &iov) < 0)
 			return restore_fail(ctx, "cannot restore the FPU/SSE/AVX "
 						 "state: %s (restore on a CPU "
 						 "like the one the image was made "
 						 "on)", strerror(errno));
 	}
 	uint64_t mask = th->sigmask;
-	if (ptrace(PTRACE_SETREGS, ctx->pid, 0, &regs) < 0 ||
-	    ptrace(PTRACE_SETSIGMASK, ctx->pid, sizeof(mask), &mask) < 0)
+	if (ptrace(PTRACE_SETREGS, tr->tid, 0, &regs) < 0 ||
+	    ptrace(PTRACE_SETSIGMASK, tr->tid, sizeof(mask), &mask) < 0)
 		return restore_fail(ctx, "cannot set the registers: %s",
 				    strerror(errno));
 	/* What tracee_release would put back is now the image's. */
-	ctx->t.regs = regs;
-	ctx->t.sigmask = mask;
+	tr->regs = regs;
+	tr->sigmask = mask;
+	return 0;
+}
+
+/* A thread of the image, made by the leader with clone3 at its TID.  It is
+ * traced from birth (PTRACE_O_TRACECLONE) and never runs a user
+ * instruction before its registers are the image's. */
+static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
+{
+	struct clone_args ca = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			 CLONE_THREAD | CLONE_SYSVSEM,
+		.set_tid = ctx->scratch + 256,
+		.set_tid_size = 1,
+	};
+	int status;
+
+	if (poke(ctx, ctx->scratch, &ca, sizeof(ca)) < 0 ||
+	    poke(ctx, ctx->scratch + 256, &tid, sizeof(tid)) < 0)
+		return restore_fail(ctx, "cannot write clone arguments");
+	long r = sys(ctx, SYS_clone3, (long)ctx->scratch, sizeof(ca), 0, 0, 0,
+		     0);
+	if (r != tid)
+		return restore_fail(ctx, "cannot make thread %d: %s", tid,
+				    r < 0 ? strerror((int)-r) : "another TID");
+	memset(out, 0, sizeof(*out));
+	out->tid = tid;
+	out->seized = 1;
+	out->gadget = ctx->t.gadget;
+	if (waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status) ||
+	    ptrace(PTRACE_GETREGS, tid, 0, &out->regs) < 0)
+		return restore_fail(ctx, "thread %d did not stop at birth", tid);
+	return 0;
+}
+
+/* Every thread but the leader, then the process's pending signals. */
+static int restore_threads(struct restore_ctx *ctx)
+{
+	const Capcr__Task *t = ctx->task;
+	size_t n = t->n_threads;
+
+	if (n > 1 && ptrace(PTRACE_SETOPTIONS, ctx->pid, 0,
+			    PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
+		return restore_fail(ctx, "PTRACE_SETOPTIONS: %s",
+				    strerror(errno));
+	ctx->threads = calloc(n, sizeof(*ctx->threads));
+	if (!ctx->threads)
+		return restore_fail(ctx, "out of memory");
+	for (size_t i = 1; i < n; i++) {
+		struct tracee *tr = &ctx->threads[ctx->nthreads];
+		if (spawn_thread(ctx, t->threads[i]->tid, tr) < 0)
+			return -1;
+		ctx->nthreads++;
+		if (thread_calls(ctx, tr, t->threads[i]) < 0 ||
+		    thread_regs(ctx, tr, t->threads[i]) < 0)
+			return -1;
+	}
+	if (n > 1)
+		ptrace(PTRACE_SETOPTIONS, ctx->pid, 0, PTRACE_O_EXITKILL);
+	for (size_t i = 0; i < t->n_shared_pending; i++) {
+		siginfo_t si;
+		const ProtobufCBinaryData *b = &t->shared_pending[i];
+		memcpy(&si, b->data, b->len < sizeof(si) ? b->len : sizeof(si));
+		if (poke(ctx, ctx->scratch, &si, sizeof(si)) < 0 ||
+		    sys(ctx, SYS_rt_sigqueueinfo, ctx->pid, si.si_signo,
+			(long)ctx->scratch, 0, 0, 0) < 0)
+			return restore_fail(ctx, "cannot queue signal %d again",
+					    si.si_signo);
+	}
 	return 0;
 }
 
@@ -475,7 +561,10 @@ int restore_takeover(struct restore_ctx *ctx)
 	if (r < 0 && r > -4096)
 		return restore_fail(ctx, "cannot map a scratch page");
 	ctx->scratch = (uint64_t)r;
-	if (set_mm_layout(ctx) < 0 || restore_signals_timers(ctx) < 0)
+	if (set_mm_layout(ctx) < 0 || restore_signals_timers(ctx) < 0 ||
+	    restore_threads(ctx) < 0)
+		return -1;
+	if (thread_calls(ctx, &ctx->t, ctx->task->threads[0]) < 0)
 		return -1;
 	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
 	sys(ctx, SYS_munmap, (long)ctx->scratch, 8192, 0, 0, 0, 0);
@@ -484,5 +573,5 @@ int restore_takeover(struct restore_ctx *ctx)
 		sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
 	if (fault_at("restore-regs"))
 		return restore_fail(ctx, "injected failure at restore-regs");
-	return set_registers(ctx);
+	return thread_regs(ctx, &ctx->t, ctx->task->threads[0]);
 }
