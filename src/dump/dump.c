@@ -152,50 +152,51 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
-static int count_entries(const char *path)
+/* The state letter and exit code of pid from /proc/PID/stat. */
+static char proc_state(pid_t pid, int *exit_code)
 {
-	DIR *d = opendir(path);
-	int n = 0;
+	char path[64], buf[1024];
+	FILE *f;
+	char st = 0;
 
-	if (!d)
-		return -1;
-	for (struct dirent *e; (e = readdir(d));)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		char *p = strrchr(buf, ')');
+		if (p && p[1] == ' ') {
+			st = p[2];
+			/* exit_code is field 52; state is field 3 */
+			char *q = p + 2;
+			for (int field = 3; field < 52 && q; field++)
+				q = strchr(q + 1, ' ');
+			if (q && exit_code)
+				*exit_code = atoi(q + 1);
+		}
+	}
+	fclose(f);
+	return st;
 }
 
-/* What this engine can take: one process, one thread. */
 static int check_target(pid_t pid, char *why, size_t wl)
 {
-	char path[64], buf[256];
-	int fd;
-	ssize_t n;
+	char st;
 
 	if (pid == getpid() || pid == getppid()) {
 		snprintf(why, wl, "capcr cannot checkpoint itself or its "
 				  "parent");
 		return -1;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
-	if (count_entries(path) < 0) {
+	st = proc_state(pid, NULL);
+	if (!st) {
 		snprintf(why, wl, "no process with PID %d", pid);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			snprintf(why, wl,
-				 "process %d has children (%s); this capcr "
-				 "checkpoints single processes only",
-				 pid, buf);
-			return -1;
-		}
+	if (st == 'Z' || st == 'X') {
+		snprintf(why, wl, "process %d has exited (a zombie): there is "
+				  "nothing left to checkpoint", pid);
+		return -1;
 	}
 	return 0;
 }
@@ -206,68 +207,245 @@ static void remove_partial(struct image *img)
 		unlinkat(img->dirfd, img->files[i]->name, 0);
 }
 
-static int write_images(struct dump_ctx *ctx)
+static struct dump_ctx *add_proc(struct dump_tree *t, pid_t pid)
 {
-	char name[64];
-	int r;
+	struct dump_ctx *n = realloc(t->procs, (t->nprocs + 1) * sizeof(*n));
 
-	snprintf(name, sizeof(name), "core-%d.img", ctx->pid);
-	if ((r = image_write_msg(&ctx->img, name, &ctx->task->base)) < 0)
-		goto fail;
-	snprintf(name, sizeof(name), "mm-%d.img", ctx->pid);
-	if ((r = image_write_msg(&ctx->img, name, &ctx->mm->base)) < 0)
-		goto fail;
-	snprintf(name, sizeof(name), "fds-%d.img", ctx->pid);
-	if ((r = image_write_msg(&ctx->img, name, &ctx->fdt->base)) < 0)
-		goto fail;
-	if ((r = image_write_msg(&ctx->img, "files.img", &ctx->files->base)) <
-	    0)
-		goto fail;
-	if (fault_at("write-images"))
-		return DUMP_FAIL(ctx, "injected failure at write-images");
-	return 0;
-fail:
-	return DUMP_FAIL(ctx, "cannot write %s: %s%s", name, strerror(-r),
-			 r == -ENOSPC ? " (the disk is full)" : "");
+	if (!n)
+		return NULL;
+	t->procs = n;
+	struct dump_ctx *c = &t->procs[t->nprocs++];
+	memset(c, 0, sizeof(*c));
+	c->img = &t->img;
+	c->arena = &t->arena;
+	c->files = t->files;
+	c->tree = t;
+	c->pid = pid;
+	c->pidfd = c->memfd = -1;
+	return c;
 }
 
-static int commit(struct dump_ctx *ctx)
+static int in_tree(const struct dump_tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
+/* Children of every thread of c not yet in the tree; returns how many
+ * were added, or -1. */
+static int add_children(struct dump_tree *t, size_t ci)
+{
+	int added = 0;
+
+	for (size_t k = 0; k < t->procs[ci].nthreads; k++) {
+		char path[96], buf[8192];
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+			 t->procs[ci].pid, t->procs[ci].threads[k].tid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		for (char *p = buf; *p;) {
+			char *end;
+			long child = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			p = end;
+			if (child > 0 && !in_tree(t, (pid_t)child)) {
+				if (!add_proc(t, (pid_t)child))
+					return -1;
+				added++;
+			}
+		}
+	}
+	return added;
+}
+
+/*
+ * Freeze the whole tree at one instant: stop every thread of every
+ * process, the root first, then each one's children, again and again
+ * until a pass finds nothing new.  A process stopped cannot fork or make
+ * threads, so when nothing is new, nothing can be.
+ */
+static int freeze_tree(struct dump_tree *t, size_t *failed)
+{
+	for (int pass = 0; pass < 1000; pass++) {
+		int changed = 0;
+		for (size_t i = 0; i < t->nprocs; i++) {
+			struct dump_ctx *c = &t->procs[i];
+			size_t before = c->nthreads;
+			if (c->zombie)
+				continue;
+			char st = proc_state(c->pid, &c->exit_code);
+			if ((st == 'Z' || st == 'X') && !c->nthreads) {
+				/* exited, not yet reaped by its parent */
+				c->zombie = 1;
+				continue;
+			}
+			if (fault_at("seize") ||
+			    seize_all(c) < 0) {
+				*failed = i;
+				return DUMP_FAIL(c, "injected failure at seize");
+			}
+			int a = add_children(t, i);
+			if (a < 0) {
+				*failed = i;
+				return DUMP_FAIL(c, "out of memory");
+			}
+			if (a || c->nthreads != before)
+				changed = 1;
+		}
+		if (!changed)
+			return 0;
+	}
+	*failed = 0;
+	return DUMP_FAIL(&t->procs[0], "the process tree keeps changing");
+}
+
+static int write_images(struct dump_tree *t, size_t *failed)
+{
+	char name[64];
+	int r = 0;
+
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct dump_ctx *c = &t->procs[i];
+		*failed = i;
+		snprintf(name, sizeof(name), "core-%d.img", c->pid);
+		if ((r = image_write_msg(&t->img, name, &c->task->base)) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "mm-%d.img", c->pid);
+		if ((r = image_write_msg(&t->img, name, &c->mm->base)) < 0)
+			goto fail;
+		snprintf(name, sizeof(name), "fds-%d.img", c->pid);
+		if ((r = image_write_msg(&t->img, name, &c->fdt->base)) < 0)
+			goto fail;
+	}
+	*failed = 0;
+	snprintf(name, sizeof(name), "files.img");
+	if ((r = image_write_msg(&t->img, name, &t->files->base)) < 0)
+		goto fail;
+	if (fault_at("write-images"))
+		return DUMP_FAIL(&t->procs[0], "injected failure at "
+					       "write-images");
+	return 0;
+fail:
+	return DUMP_FAIL(&t->procs[*failed], "cannot write %s: %s%s", name,
+			 strerror(-r), r == -ENOSPC ? " (the disk is full)" : "");
+}
+
+static int commit(struct dump_tree *t)
 {
 	Capcr__Inventory inv;
 	struct utsname u;
 	struct timespec ts;
-	int32_t pids[1] = { ctx->pid };
+	int32_t *pids = calloc(t->nprocs, sizeof(int32_t));
 
+	if (!pids)
+		return DUMP_FAIL(&t->procs[0], "out of memory");
 	capcr__inventory__init(&inv);
 	inv.format_version = CAPCR_IMAGE_FORMAT;
 	inv.capcr_version = CAPCR_VERSION;
 	inv.arch = "x86_64";
-	inv.root_pid = ctx->pid;
+	inv.root_pid = t->procs[0].pid;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	inv.created_unix_ns =
 		(uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 	if (uname(&u) == 0)
 		inv.kernel = u.release;
-	inv.n_pids = 1;
+	for (size_t i = 0; i < t->nprocs; i++)
+		pids[i] = t->procs[i].pid;
+	inv.n_pids = t->nprocs;
 	inv.pids = pids;
-	if (fault_at("commit"))
-		return DUMP_FAIL(ctx, "injected failure at commit");
-	int r = image_commit(&ctx->img, &inv);
-	return r < 0 ? DUMP_FAIL(ctx, "cannot write the inventory: %s",
-				 strerror(-r))
+	int r = fault_at("commit") ? -EIO : image_commit(&t->img, &inv);
+	free(pids);
+	return r < 0 ? DUMP_FAIL(&t->procs[0], "cannot write the inventory: "
+					       "%s", strerror(-r))
 		     : 0;
+}
+
+/* A zombie keeps only who it was and how it ended. */
+static int dump_zombie(struct dump_ctx *c)
+{
+	Capcr__Task *t = ARENA_NEW(c->arena, Capcr__Task);
+	Capcr__MmLayout *m = ARENA_NEW(c->arena, Capcr__MmLayout);
+	char path[64], buf[1024];
+
+	capcr__task__init(t);
+	capcr__mm_layout__init(m);
+	snprintf(path, sizeof(path), "/proc/%d/stat", c->pid);
+	FILE *f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		if (f)
+			fclose(f);
+		return DUMP_FAIL(c, "zombie %d vanished", c->pid);
+	}
+	fclose(f);
+	char *p = strrchr(buf, ')');
+	int ppid = 0, pgid = 0, sid = 0;
+	if (p)
+		sscanf(p + 2, "%*c %d %d %d", &ppid, &pgid, &sid);
+	t->pid = c->pid;
+	t->ppid = ppid;
+	t->pgid = pgid;
+	t->sid = sid;
+	t->comm = arena_strdup(c->arena, "zombie");
+	t->cwd = arena_strdup(c->arena, "/");
+	t->mm = m;
+	t->has_zombie = t->zombie = 1;
+	t->has_exit_code = 1;
+	t->exit_code = c->exit_code;
+	c->task = t;
+	c->mm = ARENA_NEW(c->arena, Capcr__Mm);
+	capcr__mm__init(c->mm);
+	return 0;
+}
+
+/* Everything of one living process but its descriptors. */
+static int dump_proc(struct dump_ctx *c)
+{
+	char path[64];
+
+	if (c->zombie)
+		return dump_zombie(c);
+	snprintf(path, sizeof(path), "/proc/%d/mem", c->pid);
+	c->pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	c->memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (c->pidfd < 0 || c->memfd < 0)
+		return DUMP_FAIL(c, "cannot open process %d: %s", c->pid,
+				 strerror(errno));
+	/* Shared, so the kernel never merges it into a neighbouring private
+	 * mapping of the process: it stays an area of its own that the
+	 * memory dump can leave out. */
+	long s = dump_syscall(c, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (s < 0 && s > -4096)
+		return DUMP_FAIL(c, "cannot borrow a page in process %d (%s)",
+				 c->pid, strerror((int)-s));
+	c->scratch = (uint64_t)s;
+	return dump_task(c) < 0 || dump_mm(c) < 0 ? -1 : 0;
+}
+
+static void drop_scratch(struct dump_ctx *c)
+{
+	if (c->scratch)
+		dump_syscall(c, SYS_munmap, (long)c->scratch, 4096, 0, 0, 0, 0);
+	c->scratch = 0;
 }
 
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
 		"usage: capcr dump -t PID -D DIR [-R]\n"
-		"  Checkpoint process PID into image directory DIR (which\n"
-		"  must exist).  The process is killed once the image is\n"
-		"  safely written, unless -R/--leave-running is given.\n"
-		"  -t, --tree PID           the process\n"
+		"  Checkpoint process PID and all its descendants into image\n"
+		"  directory DIR (which must exist).  They are killed once the\n"
+		"  image is safely written, unless -R/--leave-running is given.\n"
+		"  -t, --tree PID           the root of the tree\n"
 		"  -D, --images-dir DIR     where the image goes\n"
-		"  -R, --leave-running      let the process go on afterwards\n");
+		"  -R, --leave-running      let the processes go on afterwards\n");
 }
 
 int cmd_dump(int argc, char **argv)
@@ -279,14 +457,15 @@ int cmd_dump(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct dump_ctx ctx;
+	struct dump_tree t;
 	const char *dir = NULL;
 	int leave = 0, c, ok = 0;
 	long pid = 0;
+	size_t failed = 0;
+	char why[512];
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.memfd = ctx.pidfd = -1;
-	ctx.img.dirfd = -1;
+	memset(&t, 0, sizeof(t));
+	t.img.dirfd = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "t:D:Rh", opts, NULL)) != -1) {
 		switch (c) {
@@ -311,93 +490,95 @@ int cmd_dump(int argc, char **argv)
 		usage_dump(stderr);
 		return 2;
 	}
-	ctx.pid = (pid_t)pid;
-	if (check_target(ctx.pid, ctx.why, sizeof(ctx.why)) < 0) {
-		capcr_err("%s", ctx.why);
+	if (check_target((pid_t)pid, why, sizeof(why)) < 0) {
+		capcr_err("%s", why);
 		return 1;
 	}
-	int r = image_create(&ctx.img, dir);
+	int r = image_create(&t.img, dir);
 	if (r < 0) {
 		capcr_err("cannot use image directory %s: %s%s", dir,
 			  strerror(-r),
 			  r == -ENOENT ? " (create it first)" : "");
 		return 1;
 	}
+	t.files = ARENA_NEW(&t.arena, Capcr__Files);
+	capcr__files__init(t.files);
 	uint64_t t0 = now_ns(), t_frozen = 0, t_released = 0;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/mem", ctx.pid);
-	ctx.pidfd = (int)syscall(SYS_pidfd_open, ctx.pid, 0);
-	ctx.memfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (ctx.pidfd < 0 || ctx.memfd < 0) {
-		DUMP_FAIL(&ctx, "cannot open process %d: %s", ctx.pid,
-			  strerror(errno));
-		goto fail;
-	}
-	if (seize_all(&ctx) < 0)
+	if (!add_proc(&t, (pid_t)pid) || freeze_tree(&t, &failed) < 0)
 		goto fail;
 	t_frozen = now_ns();
-	/* Shared, so the kernel never merges it into a neighbouring private
-	 * mapping of the process: it stays an area of its own that the
-	 * memory dump can leave out. */
-	long s = dump_syscall(&ctx, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
-			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (s < 0 && s > -4096) {
-		DUMP_FAIL(&ctx, "cannot borrow a page in process %d (%s)",
-			  ctx.pid, strerror((int)-s));
+	for (size_t i = 0; i < t.nprocs; i++)
+		if (dump_proc(&t.procs[i]) < 0) {
+			failed = i;
+			goto fail;
+		}
+	if (dump_fds(&t, &failed) < 0)
 		goto fail;
-	}
-	ctx.scratch = (uint64_t)s;
-	if (fault_at("seize") ||
-	    dump_task(&ctx) < 0 || dump_mm(&ctx) < 0 || dump_fds(&ctx) < 0) {
-		DUMP_FAIL(&ctx, "injected failure at seize");
-		goto fail;
-	}
-	dump_syscall(&ctx, SYS_munmap, (long)ctx.scratch, 4096, 0, 0, 0, 0);
-	ctx.scratch = 0;
+	for (size_t i = 0; i < t.nprocs; i++)
+		drop_scratch(&t.procs[i]);
 	if (leave) {
-		release_all(&ctx);
+		for (size_t i = 0; i < t.nprocs; i++)
+			release_all(&t.procs[i]);
 		t_released = now_ns();
 	}
-	if (write_images(&ctx) < 0 || commit(&ctx) < 0)
+	if (write_images(&t, &failed) < 0 || commit(&t) < 0)
 		goto fail;
 	ok = 1;
 	if (!leave) {
-		/* Gone for good before we return, so the PID can be reused
-		 * as soon as its parent reaps it. */
-		struct pollfd p = { .fd = ctx.pidfd, .events = POLLIN };
-		kill(ctx.pid, SIGKILL);
+		for (size_t i = 0; i < t.nprocs; i++)
+			if (!t.procs[i].zombie)
+				kill(t.procs[i].pid, SIGKILL);
 		t_released = now_ns();
-		/* Its threads are our tracees: their exit waits for us.  The
-		 * leader is reported last, after all of them. */
-		for (size_t i = ctx.nthreads; i-- > 0;)
-			waitpid(ctx.threads[i].tid, NULL, __WALL);
-		ctx.nthreads = 0;
-		poll(&p, 1, 5000);
+		/* Their threads are our tracees: their exit waits for us.
+		 * A leader is reported after all its threads.  Then each is
+		 * gone for good before we return, so the PIDs can be reused
+		 * as soon as their parents reap them. */
+		for (size_t i = 0; i < t.nprocs; i++) {
+			struct dump_ctx *d = &t.procs[i];
+			for (size_t k = d->nthreads; k-- > 0;)
+				waitpid(d->threads[k].tid, NULL, __WALL);
+			d->nthreads = 0;
+			struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+			if (d->pidfd >= 0)
+				poll(&p, 1, 5000);
+		}
 	}
-	capcr_info("dumped process %d (%s): %.1f MiB of memory in %zu "
-		   "mappings, %zu descriptors, %zu threads; %.1f ms in all, "
-		   "frozen %.1f ms",
-		   ctx.pid, ctx.task->comm, ctx.pages_bytes / 1048576.0,
-		   ctx.mm->n_vmas, ctx.fdt->n_fds, ctx.task->n_threads,
-		   (now_ns() - t0) / 1e6,
-		   (t_released - t_frozen) / 1e6);
+	uint64_t bytes = 0;
+	size_t threads = 0, fds = 0;
+	for (size_t i = 0; i < t.nprocs; i++) {
+		bytes += t.procs[i].pages_bytes;
+		threads += t.procs[i].task->n_threads;
+		fds += t.procs[i].fdt->n_fds;
+	}
+	capcr_info("dumped %zu process%s from %ld (%s): %.1f MiB of memory, "
+		   "%zu descriptors, %zu threads; %.1f ms in all, frozen "
+		   "%.1f ms",
+		   t.nprocs, t.nprocs == 1 ? "" : "es", pid,
+		   t.procs[0].task->comm, bytes / 1048576.0, fds, threads,
+		   (now_ns() - t0) / 1e6, (t_released - t_frozen) / 1e6);
 	goto out;
 fail:
-	if (ctx.scratch)
-		dump_syscall(&ctx, SYS_munmap, (long)ctx.scratch, 4096, 0, 0,
-			     0, 0);
-	release_all(&ctx);
-	remove_partial(&ctx.img);
-	capcr_err("dump of process %d failed: %s; the process goes on "
+	snprintf(why, sizeof(why), "%s",
+		 t.nprocs ? t.procs[failed].why : "out of memory");
+	for (size_t i = 0; i < t.nprocs; i++) {
+		drop_scratch(&t.procs[i]);
+		release_all(&t.procs[i]);
+	}
+	remove_partial(&t.img);
+	capcr_err("dump of process %ld failed: %s; the process%s go%s on "
 		  "untouched",
-		  ctx.pid, ctx.why);
+		  pid, why[0] ? why : "unknown error",
+		  t.nprocs > 1 ? "es" : "", t.nprocs > 1 ? "" : "es");
 out:
-	if (ctx.memfd >= 0)
-		close(ctx.memfd);
-	if (ctx.pidfd >= 0)
-		close(ctx.pidfd);
-	image_close(&ctx.img);
-	arena_free(&ctx.arena);
-	free(ctx.threads);
+	for (size_t i = 0; i < t.nprocs; i++) {
+		if (t.procs[i].memfd >= 0)
+			close(t.procs[i].memfd);
+		if (t.procs[i].pidfd >= 0)
+			close(t.procs[i].pidfd);
+		free(t.procs[i].threads);
+	}
+	free(t.procs);
+	image_close(&t.img);
+	arena_free(&t.arena);
 	return ok ? 0 : 1;
 }

@@ -6,31 +6,51 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../monitor/procfd.h"
+
 #include "../common/arena.h"
 #include "../image/image.h"
 #include "../ptrace/inject.h"
 
+/* One process being dumped.  img, arena and files are the whole tree's. */
 struct dump_ctx {
+	struct image *img;
+	struct arena *arena;
+	Capcr__Files *files;    /* open file descriptions of the tree */
+	struct dump_tree *tree;
 	pid_t pid;
+	int zombie;             /* exited, not reaped: only its status */
+	int exit_code;
 	int pidfd;
 	int memfd;             /* /proc/PID/mem, read-only */
 	struct tracee *threads; /* every thread, stopped; [0] the leader */
 	size_t nthreads;
-	struct image img;
-	struct arena arena;
 	Capcr__Task *task;
 	Capcr__Mm *mm;
 	Capcr__FdTable *fdt;
-	Capcr__Files *files;
 	uint64_t scratch;      /* page mapped in the target for injected calls */
 	uint64_t pages_bytes;  /* statistics */
 	char why[512];         /* the first error, for the user */
 };
 
+/* The tree: every process from the root down, parents before children. */
+struct dump_tree {
+	struct image img;
+	struct arena arena;
+	Capcr__Files *files;
+	struct dump_ctx *procs;
+	size_t nprocs;
+	struct kfd **kfds;  /* per process: the kernel's descriptor table */
+	int *nkfds;
+};
+
 /* Each returns 0 or -1 with ctx->why set. */
 int dump_task(struct dump_ctx *ctx);
 int dump_mm(struct dump_ctx *ctx);
-int dump_fds(struct dump_ctx *ctx);
+/* The descriptors of every process of the tree, sharing found across
+ * them; on failure tree->procs[i].why of the one that failed is set and
+ * its index returned in *failed. */
+int dump_fds(struct dump_tree *tree, size_t *failed);
 
 /* Fault injection for tests: CAPCR_FAIL_AT=NAME makes the step called NAME
  * fail (dump and restore check it at each step). */

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Dumping the capability space: the kernel's descriptor table (the truth),
- * each open file description once however many descriptors share it, and
- * the region and cap map the runtime kept (the hint, with badges and
- * provenance).  The monitor takes its own copy of every descriptor with
- * pidfd_getfd, so no code runs in the target for this.
+ * Dumping the capability space of every process of the tree: the kernel's
+ * descriptor tables (the truth), each open file description once however
+ * many descriptors of however many processes share it, and the region and
+ * cap map each runtime kept (the hint, with badges and provenance).  The
+ * monitor takes its own copy of every descriptor with pidfd_getfd, so no
+ * code runs in the targets for this.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,15 +24,18 @@
 #include "../monitor/region.h"
 #include "dump.h"
 
-struct seen {
-	int fd, copy;
+/* One descriptor of one process of the tree. */
+struct desc {
+	size_t proc;
+	const struct kfd *k;
+	int copy;
 	struct stat st;
 	Capcr__File *file;
 };
 
-static int same_description(pid_t pid, int a, int b)
+static int same_description(pid_t p1, int fd1, pid_t p2, int fd2)
 {
-	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
+	return syscall(SYS_kcmp, p1, p2, KCMP_FILE, fd1, fd2) == 0;
 }
 
 static void dump_capspace(struct dump_ctx *ctx, Capcr__FdTable *t)
@@ -47,23 +51,23 @@ static void dump_capspace(struct dump_ctx *ctx, Capcr__FdTable *t)
 			   "only", ctx->pid, s.problem);
 		return;
 	}
-	Capcr__CapSpace *cs = ARENA_NEW(&ctx->arena, Capcr__CapSpace);
+	Capcr__CapSpace *cs = ARENA_NEW(ctx->arena, Capcr__CapSpace);
 	capcr__cap_space__init(cs);
 	cs->region_addr = s.addr;
 	cs->badge_base = s.header.badge_base;
-	cs->mode = arena_strdup(&ctx->arena, s.via_ipc ? "ipc" : "shm");
+	cs->mode = arena_strdup(ctx->arena, s.via_ipc ? "ipc" : "shm");
 	for (unsigned i = 0; i < s.ncaps; i++) {
 		if (!s.caps[i].have_entry)
 			continue;
-		Capcr__CapEntry *e = ARENA_NEW(&ctx->arena, Capcr__CapEntry);
+		Capcr__CapEntry *e = ARENA_NEW(ctx->arena, Capcr__CapEntry);
 		capcr__cap_entry__init(e);
 		e->fd = s.caps[i].fd;
 		e->badge = s.caps[i].entry.badge;
 		e->badge_ptr = s.caps[i].badge_ptr;
 		e->entry.len = sizeof(s.caps[i].entry);
-		e->entry.data = arena_memdup(&ctx->arena, &s.caps[i].entry,
+		e->entry.data = arena_memdup(ctx->arena, &s.caps[i].entry,
 					     sizeof(s.caps[i].entry));
-		arena_push(&ctx->arena, (void ***)&cs->caps, &cs->n_caps, e);
+		arena_push(ctx->arena, (void ***)&cs->caps, &cs->n_caps, e);
 	}
 	t->capspace = cs;
 	ctx->task->has_monitored = 1;
@@ -71,113 +75,180 @@ static void dump_capspace(struct dump_ctx *ctx, Capcr__FdTable *t)
 	region_snapshot_free(&s);
 }
 
-int dump_fds(struct dump_ctx *ctx)
+/* Copies of every descriptor of every living process. */
+static int collect(struct dump_tree *t, struct kfd **kfds, int *nk,
+		   struct desc **out, size_t *nout, size_t *failed)
 {
-	struct kfd *k = NULL;
-	struct seen *seen = NULL;
-	int n = procfd_list(ctx->pid, &k), r = 0;
-	Capcr__FdTable *t = ARENA_NEW(&ctx->arena, Capcr__FdTable);
-	Capcr__Files *files = ARENA_NEW(&ctx->arena, Capcr__Files);
-	struct file_dump_env env = { &ctx->img, &ctx->arena, ctx->why,
-				     sizeof(ctx->why) };
+	size_t n = 0, cap = 0;
+	struct desc *d = NULL;
 
-	capcr__fd_table__init(t);
-	capcr__files__init(files);
-	ctx->fdt = t;
-	ctx->files = files;
-	if (n < 0)
-		return DUMP_FAIL(ctx, "cannot list the descriptors of process "
-				      "%d: %s", ctx->pid, strerror(errno));
-	seen = calloc((size_t)n + 1, sizeof(*seen));
-	if (!seen) {
-		free(k);
-		return DUMP_FAIL(ctx, "out of memory");
+	for (size_t p = 0; p < t->nprocs; p++) {
+		struct dump_ctx *c = &t->procs[p];
+		*failed = p;
+		if (c->zombie)
+			continue;
+		nk[p] = procfd_list(c->pid, &kfds[p]);
+		if (nk[p] < 0)
+			return DUMP_FAIL(c, "cannot list the descriptors of "
+					    "process %d: %s",
+					 c->pid, strerror(errno));
+		for (int i = 0; i < nk[p]; i++) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct desc *nd = realloc(d, cap * sizeof(*d));
+				if (!nd)
+					return DUMP_FAIL(c, "out of memory");
+				d = *out = nd;
+			}
+			struct desc *x = &d[n];
+			memset(x, 0, sizeof(*x));
+			x->proc = p;
+			x->k = &kfds[p][i];
+			x->copy = (int)syscall(SYS_pidfd_getfd, c->pidfd,
+					       x->k->fd, 0);
+			*nout = ++n;
+			if (x->copy < 0 || fstat(x->copy, &x->st) < 0)
+				return DUMP_FAIL(c, "cannot take a copy of "
+						    "descriptor %d of process "
+						    "%d: %s",
+						 x->k->fd, c->pid,
+						 strerror(errno));
+		}
 	}
-	for (int i = 0; i < n; i++) {
-		seen[i].fd = k[i].fd;
-		seen[i].copy = (int)syscall(SYS_pidfd_getfd, ctx->pidfd,
-					    k[i].fd, 0);
-		if (seen[i].copy < 0 || fstat(seen[i].copy, &seen[i].st) < 0) {
-			r = DUMP_FAIL(ctx, "cannot take a copy of descriptor "
-					   "%d of process %d: %s",
-				      k[i].fd, ctx->pid, strerror(errno));
+	return 0;
+}
+
+static int same_object(const struct desc *a, const struct desc *b)
+{
+	return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev;
+}
+
+/* Describe one open file description, the first time it is met. */
+static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
+		     size_t i, pid_t *pids)
+{
+	struct desc *x = &all[i];
+	struct dump_ctx *c = &t->procs[x->proc];
+	struct file_dump_env env = { &t->img, &t->arena, c->why,
+				     sizeof(c->why) };
+	struct file_dump_in in = {
+		.pid = c->pid,
+		.fd = x->k->fd,
+		.copy = x->copy,
+		.k = x->k,
+		.st = x->st,
+	};
+
+	if (S_ISFIFO(x->st.st_mode) && !strncmp(x->k->target, "pipe:", 5)) {
+		/* Both ends in the image, in any of its processes? */
+		for (size_t j = 0; j < n; j++)
+			if (j != i && same_object(&all[j], x) &&
+			    (all[j].k->flags & O_ACCMODE) !=
+				    (x->k->flags & O_ACCMODE))
+				in.both_pipe_ends = 1;
+		/* One end only: is the other in a process outside (a shell
+		 * pipeline), or just closed? */
+		if (!in.both_pipe_ends)
+			in.held_outside = files_held_elsewhere(pids, t->nprocs,
+							       x->k->target);
+	}
+	const struct file_ops *ops = files_ops_for_dump(&in);
+	if (!ops)
+		return DUMP_FAIL(c, "descriptor %d of process %d (%s) is of a "
+				    "kind capcr cannot checkpoint yet",
+				 x->k->fd, c->pid, x->k->target);
+	Capcr__File *f = ARENA_NEW(&t->arena, Capcr__File);
+	capcr__file__init(f);
+	f->id = (uint32_t)t->files->n_files;
+	f->kind = ops->kind;
+	f->flags = x->k->flags & ~(unsigned)O_CLOEXEC;
+	if (S_ISREG(x->st.st_mode) || S_ISDIR(x->st.st_mode) ||
+	    S_ISBLK(x->st.st_mode)) {
+		f->has_pos = 1;
+		f->pos = x->k->pos;
+	}
+	if (ops->dump(&env, &in, f) < 0)
+		return -1;
+	arena_push(&t->arena, (void ***)&t->files->files, &t->files->n_files,
+		   f);
+	x->file = f;
+	return 0;
+}
+
+int dump_fds(struct dump_tree *t, size_t *failed)
+{
+	struct kfd **kfds = calloc(t->nprocs + 1, sizeof(*kfds));
+	int *nk = calloc(t->nprocs + 1, sizeof(int));
+	pid_t *pids = calloc(t->nprocs + 1, sizeof(pid_t));
+	struct desc *all = NULL;
+	size_t n = 0;
+	int r = -1;
+
+	if (!kfds || !nk || !pids) {
+		*failed = 0;
+		DUMP_FAIL(&t->procs[0], "out of memory");
+		goto out;
+	}
+	for (size_t p = 0; p < t->nprocs; p++) {
+		pids[p] = t->procs[p].pid;
+		struct dump_ctx *c = &t->procs[p];
+		c->fdt = ARENA_NEW(&t->arena, Capcr__FdTable);
+		capcr__fd_table__init(c->fdt);
+	}
+	if (collect(t, kfds, nk, &all, &n, failed) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct desc *x = &all[i];
+		struct dump_ctx *c = &t->procs[x->proc];
+		*failed = x->proc;
+		/* One open file description, many descriptors (dup, fork,
+		 * SCM_RIGHTS): the kernel says which are one. */
+		for (size_t j = 0; j < i && !x->file; j++)
+			if (same_object(&all[j], x) &&
+			    same_description(t->procs[all[j].proc].pid,
+					     all[j].k->fd, c->pid, x->k->fd))
+				x->file = all[j].file;
+		if (!x->file && dump_file(t, all, n, i, pids) < 0)
 			goto out;
-		}
-	}
-	for (int i = 0; i < n && !r; i++) {
-		Capcr__Fd *fd = ARENA_NEW(&ctx->arena, Capcr__Fd);
+		Capcr__Fd *fd = ARENA_NEW(&t->arena, Capcr__Fd);
 		capcr__fd__init(fd);
-		fd->fd = k[i].fd;
-		fd->cloexec = (k[i].flags & O_CLOEXEC) != 0;
-		/* One open file description, many descriptors (dup). */
-		for (int j = 0; j < i; j++)
-			if (seen[j].st.st_ino == seen[i].st.st_ino &&
-			    seen[j].st.st_dev == seen[i].st.st_dev &&
-			    same_description(ctx->pid, k[j].fd, k[i].fd)) {
-				seen[i].file = seen[j].file;
-				break;
-			}
-		if (!seen[i].file) {
-			struct file_dump_in in = {
-				.pid = ctx->pid,
-				.fd = k[i].fd,
-				.copy = seen[i].copy,
-				.k = &k[i],
-				.st = seen[i].st,
-			};
-			/* Both ends of a pipe in the image? */
-			for (int j = 0; j < n; j++)
-				if (j != i && S_ISFIFO(seen[i].st.st_mode) &&
-				    seen[j].st.st_ino == seen[i].st.st_ino &&
-				    seen[j].st.st_dev == seen[i].st.st_dev &&
-				    (k[j].flags & O_ACCMODE) !=
-					    (k[i].flags & O_ACCMODE))
-					in.both_pipe_ends = 1;
-			/* One end only: is the other in a process outside
-			 * (a shell pipeline), or just closed? */
-			if (S_ISFIFO(seen[i].st.st_mode) && !in.both_pipe_ends &&
-			    !strncmp(k[i].target, "pipe:", 5))
-				in.held_outside =
-					files_held_elsewhere(ctx->pid, k[i].target);
-			const struct file_ops *ops = files_ops_for_dump(&in);
-			if (!ops) {
-				r = DUMP_FAIL(ctx,
-					      "descriptor %d (%s) is of a kind "
-					      "capcr cannot checkpoint yet",
-					      k[i].fd, k[i].target);
-				break;
-			}
-			Capcr__File *f = ARENA_NEW(&ctx->arena, Capcr__File);
-			capcr__file__init(f);
-			f->id = (uint32_t)files->n_files;
-			f->kind = ops->kind;
-			f->flags = k[i].flags & ~(unsigned)O_CLOEXEC;
-			if (S_ISREG(seen[i].st.st_mode) ||
-			    S_ISDIR(seen[i].st.st_mode) ||
-			    S_ISBLK(seen[i].st.st_mode)) {
-				f->has_pos = 1;
-				f->pos = k[i].pos;
-			}
-			if (ops->dump(&env, &in, f) < 0) {
-				r = -1;
-				break;
-			}
-			arena_push(&ctx->arena, (void ***)&files->files,
-				   &files->n_files, f);
-			seen[i].file = f;
-		}
-		fd->file = seen[i].file->id;
-		arena_push(&ctx->arena, (void ***)&t->fds, &t->n_fds, fd);
+		fd->fd = x->k->fd;
+		fd->cloexec = (x->k->flags & O_CLOEXEC) != 0;
+		fd->file = x->file->id;
+		arena_push(&t->arena, (void ***)&c->fdt->fds, &c->fdt->n_fds,
+			   fd);
 	}
-	if (!r && fault_at("fds"))
-		r = DUMP_FAIL(ctx, "injected failure at fds");
-	if (!r)
-		dump_capspace(ctx, t);
+	*failed = 0;
+	if (fault_at("fds")) {
+		DUMP_FAIL(&t->procs[0], "injected failure at fds");
+		goto out;
+	}
+	for (size_t p = 0; p < t->nprocs; p++)
+		if (!t->procs[p].zombie)
+			dump_capspace(&t->procs[p], t->procs[p].fdt);
+	/* Badges name the objects: keep each file's, from the region. */
+	for (size_t p = 0; p < t->nprocs; p++) {
+		const Capcr__CapSpace *cs = t->procs[p].fdt->capspace;
+		for (size_t c = 0; cs && c < cs->n_caps; c++)
+			for (size_t d = 0; d < t->procs[p].fdt->n_fds; d++)
+				if (t->procs[p].fdt->fds[d]->fd ==
+				    cs->caps[c]->fd) {
+					Capcr__File *f = t->files->files
+						[t->procs[p].fdt->fds[d]->file];
+					f->has_badge = 1;
+					f->badge = cs->caps[c]->badge;
+				}
+	}
+	r = 0;
 out:
-	for (int i = 0; i < n; i++)
-		if (seen[i].copy > 0)
-			close(seen[i].copy);
-	free(seen);
-	free(k);
+	for (size_t i = 0; i < n; i++)
+		if (all[i].copy >= 0)
+			close(all[i].copy);
+	free(all);
+	for (size_t p = 0; kfds && p < t->nprocs; p++)
+		free(kfds[p]);
+	free(kfds);
+	free(nk);
+	free(pids);
 	return r;
 }

@@ -157,7 +157,7 @@ static int copy_runs(struct dump_ctx *ctx, struct image_data *pages,
 		     char *buf)
 {
 	for (size_t i = 0; i < n; i++) {
-		Capcr__PageRun *pr = ARENA_NEW(&ctx->arena, Capcr__PageRun);
+		Capcr__PageRun *pr = ARENA_NEW(ctx->arena, Capcr__PageRun);
 		capcr__page_run__init(pr);
 		pr->vaddr = runs[i].start;
 		pr->npages = (runs[i].end - runs[i].start) / PAGE;
@@ -180,7 +180,7 @@ static int copy_runs(struct dump_ctx *ctx, struct image_data *pages,
 			a += len;
 		}
 		ctx->pages_bytes += runs[i].end - runs[i].start;
-		arena_push(&ctx->arena, (void ***)&vma->pages, &vma->n_pages,
+		arena_push(ctx->arena, (void ***)&vma->pages, &vma->n_pages,
 			   pr);
 	}
 	return 0;
@@ -188,7 +188,7 @@ static int copy_runs(struct dump_ctx *ctx, struct image_data *pages,
 
 static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 {
-	Capcr__Vma *vma = ARENA_NEW(&ctx->arena, Capcr__Vma);
+	Capcr__Vma *vma = ARENA_NEW(ctx->arena, Capcr__Vma);
 	int shared = v->perms[3] == 's';
 
 	capcr__vma__init(vma);
@@ -201,11 +201,11 @@ static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 		     (v->growsdown ? MAP_GROWSDOWN : 0);
 	vma->kind = vma_kind(v, shared);
 	if (v->path[0] == '/') {
-		vma->path = arena_strdup(&ctx->arena, v->path);
+		vma->path = arena_strdup(ctx->arena, v->path);
 		vma->has_pgoff = 1;
 		vma->pgoff = v->pgoff;
 	} else if (v->path[0]) {
-		vma->name = arena_strdup(&ctx->arena, v->path);
+		vma->name = arena_strdup(ctx->arena, v->path);
 	}
 	if (v->madv) {
 		vma->has_madv = 1;
@@ -222,7 +222,7 @@ int dump_mm(struct dump_ctx *ctx)
 	int have = 0, pmfd, r = -1;
 	FILE *f;
 	char *buf = NULL;
-	Capcr__Mm *mm = ARENA_NEW(&ctx->arena, Capcr__Mm);
+	Capcr__Mm *mm = ARENA_NEW(ctx->arena, Capcr__Mm);
 
 	capcr__mm__init(mm);
 	ctx->mm = mm;
@@ -236,7 +236,7 @@ int dump_mm(struct dump_ctx *ctx)
 		goto out;
 	}
 	snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
-	if ((r = image_data_open(&ctx->img, &pages, path)) < 0) {
+	if ((r = image_data_open(ctx->img, &pages, path)) < 0) {
 		r = DUMP_FAIL(ctx, "cannot create %s in the image directory: %s",
 			      path, strerror(-r));
 		goto out;
@@ -271,7 +271,7 @@ int dump_mm(struct dump_ctx *ctx)
 					break;
 				}
 				free(runs);
-				arena_push(&ctx->arena, (void ***)&mm->vmas,
+				arena_push(ctx->arena, (void ***)&mm->vmas,
 					   &mm->n_vmas, vma);
 				have = 0;
 			}
@@ -297,7 +297,7 @@ int dump_mm(struct dump_ctx *ctx)
 	if (!r && fault_at("mm-pages"))
 		r = DUMP_FAIL(ctx, "injected failure at mm-pages");
 out_pages:
-	if (image_data_close(&ctx->img, &pages) < 0 && !r)
+	if (image_data_close(ctx->img, &pages) < 0 && !r)
 		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",
 			      strerror(errno));
 out:

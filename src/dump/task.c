@@ -81,7 +81,7 @@ static char *read_link(struct dump_ctx *ctx, const char *what)
 	if (n < 0)
 		return NULL;
 	buf[n] = 0;
-	return arena_strdup(&ctx->arena, buf);
+	return arena_strdup(ctx->arena, buf);
 }
 
 /* /proc/PID/stat: identity and the mm layout fields. */
@@ -115,10 +115,10 @@ static int dump_stat(struct dump_ctx *ctx, Capcr__Task *t)
 	t->ppid = (int32_t)f[4];
 	t->pgid = (int32_t)f[5];
 	t->sid = (int32_t)f[6];
-	t->comm = arena_strdup(&ctx->arena, comm);
+	t->comm = arena_strdup(ctx->arena, comm);
 	t->has_exit_signal = 1;
 	t->exit_signal = (uint32_t)f[38];
-	Capcr__MmLayout *m = ARENA_NEW(&ctx->arena, Capcr__MmLayout);
+	Capcr__MmLayout *m = ARENA_NEW(ctx->arena, Capcr__MmLayout);
 	capcr__mm_layout__init(m);
 	m->start_code = f[26];
 	m->end_code = f[27];
@@ -163,7 +163,7 @@ static int dump_status(struct dump_ctx *ctx, Capcr__Task *t)
 		if (n > 0) {
 			t->has_auxv = 1;
 			t->auxv.len = (size_t)n;
-			t->auxv.data = arena_memdup(&ctx->arena, av, (size_t)n);
+			t->auxv.data = arena_memdup(ctx->arena, av, (size_t)n);
 		}
 	}
 	return 0;
@@ -177,12 +177,12 @@ static int dump_rlimits(struct dump_ctx *ctx, Capcr__Task *t)
 			return DUMP_FAIL(ctx, "cannot read limit %d of process "
 					      "%d: %s", r, ctx->pid,
 					 strerror(errno));
-		Capcr__Rlimit *x = ARENA_NEW(&ctx->arena, Capcr__Rlimit);
+		Capcr__Rlimit *x = ARENA_NEW(ctx->arena, Capcr__Rlimit);
 		capcr__rlimit__init(x);
 		x->resource = (uint32_t)r;
 		x->cur = rl.rlim_cur;
 		x->max = rl.rlim_max;
-		arena_push(&ctx->arena, (void ***)&t->rlimits, &t->n_rlimits, x);
+		arena_push(ctx->arena, (void ***)&t->rlimits, &t->n_rlimits, x);
 	}
 	return 0;
 }
@@ -209,11 +209,11 @@ static int peek_pending(struct dump_ctx *ctx, pid_t tid, int shared,
 			size_t k = *n;
 			*out = k ? *out : NULL;
 			ProtobufCBinaryData *nv = arena_alloc(
-				&ctx->arena, (k + 1) * sizeof(*nv));
+				ctx->arena, (k + 1) * sizeof(*nv));
 			if (k)
 				memcpy(nv, *out, k * sizeof(*nv));
 			nv[k].len = sizeof(siginfo_t);
-			nv[k].data = arena_memdup(&ctx->arena, &si[i],
+			nv[k].data = arena_memdup(ctx->arena, &si[i],
 						  sizeof(siginfo_t));
 			*out = nv;
 			*n = k + 1;
@@ -233,11 +233,11 @@ static int dump_thread_regs(struct dump_ctx *ctx, struct tracee *tr,
 	th->tid = tr->tid;
 	tracee_restart_regs(tr, &regs);
 	th->regs.len = sizeof(regs);
-	th->regs.data = arena_memdup(&ctx->arena, &regs, sizeof(regs));
+	th->regs.data = arena_memdup(ctx->arena, &regs, sizeof(regs));
 	if (ptrace(PTRACE_GETREGSET, tr->tid, NT_X86_XSTATE, &iov) == 0) {
 		th->has_xstate = 1;
 		th->xstate.len = iov.iov_len;
-		th->xstate.data = arena_memdup(&ctx->arena, xstate, iov.iov_len);
+		th->xstate.data = arena_memdup(ctx->arena, xstate, iov.iov_len);
 	}
 	th->sigmask = tr->sigmask;
 	if (peek_pending(ctx, tr->tid, 0, &th->pending, &th->n_pending) < 0)
@@ -290,7 +290,7 @@ static int dump_thread_inside(struct dump_ctx *ctx, struct tracee *tr,
 	char comm[17] = { 0 };
 	r = dump_syscall_in(tr, SYS_prctl, PR_GET_NAME, (long)s, 0, 0, 0, 0);
 	if (r == 0 && dump_peek(ctx, s, comm, 16) == 0)
-		th->comm = arena_strdup(&ctx->arena, comm);
+		th->comm = arena_strdup(ctx->arena, comm);
 	return 0;
 }
 
@@ -307,14 +307,14 @@ static int dump_sigactions(struct dump_ctx *ctx, Capcr__Task *t)
 					      "signal %d (%ld)", sig, r);
 		if (!ka.handler && !ka.flags && !ka.mask)
 			continue; /* SIG_DFL, nothing to restore */
-		Capcr__SigAction *a = ARENA_NEW(&ctx->arena, Capcr__SigAction);
+		Capcr__SigAction *a = ARENA_NEW(ctx->arena, Capcr__SigAction);
 		capcr__sig_action__init(a);
 		a->sig = (uint32_t)sig;
 		a->handler = ka.handler;
 		a->flags = ka.flags;
 		a->restorer = ka.restorer;
 		a->mask = ka.mask;
-		arena_push(&ctx->arena, (void ***)&t->sigactions,
+		arena_push(ctx->arena, (void ***)&t->sigactions,
 			   &t->n_sigactions, a);
 	}
 	return 0;
@@ -332,14 +332,14 @@ static int dump_itimers(struct dump_ctx *ctx, Capcr__Task *t)
 		if (!it.it_value.tv_sec && !it.it_value.tv_usec &&
 		    !it.it_interval.tv_sec && !it.it_interval.tv_usec)
 			continue;
-		Capcr__Itimer *x = ARENA_NEW(&ctx->arena, Capcr__Itimer);
+		Capcr__Itimer *x = ARENA_NEW(ctx->arena, Capcr__Itimer);
 		capcr__itimer__init(x);
 		x->which = (uint32_t)w;
 		x->interval_us = (uint64_t)it.it_interval.tv_sec * 1000000 +
 				 (uint64_t)it.it_interval.tv_usec;
 		x->value_us = (uint64_t)it.it_value.tv_sec * 1000000 +
 			      (uint64_t)it.it_value.tv_usec;
-		arena_push(&ctx->arena, (void ***)&t->itimers, &t->n_itimers,
+		arena_push(ctx->arena, (void ***)&t->itimers, &t->n_itimers,
 			   x);
 	}
 	return 0;
@@ -362,10 +362,10 @@ static int dump_posix_timers(struct dump_ctx *ctx, Capcr__Task *t)
 		char how[32], who[4];
 		unsigned long long sv;
 		if (sscanf(line, "ID: %d", &v) == 1) {
-			cur = ARENA_NEW(&ctx->arena, Capcr__PosixTimer);
+			cur = ARENA_NEW(ctx->arena, Capcr__PosixTimer);
 			capcr__posix_timer__init(cur);
 			cur->id = v;
-			arena_push(&ctx->arena, (void ***)&t->posix_timers,
+			arena_push(ctx->arena, (void ***)&t->posix_timers,
 				   &t->n_posix_timers, cur);
 		} else if (cur && sscanf(line, "signal: %d/%llx", &v, &sv) == 2) {
 			cur->signo = v;
@@ -408,7 +408,7 @@ static int dump_posix_timers(struct dump_ctx *ctx, Capcr__Task *t)
 
 int dump_task(struct dump_ctx *ctx)
 {
-	Capcr__Task *t = ARENA_NEW(&ctx->arena, Capcr__Task);
+	Capcr__Task *t = ARENA_NEW(ctx->arena, Capcr__Task);
 
 	capcr__task__init(t);
 	ctx->task = t;
@@ -416,7 +416,7 @@ int dump_task(struct dump_ctx *ctx)
 	    dump_rlimits(ctx, t) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nthreads; i++) {
-		Capcr__Thread *th = ARENA_NEW(&ctx->arena, Capcr__Thread);
+		Capcr__Thread *th = ARENA_NEW(ctx->arena, Capcr__Thread);
 		capcr__thread__init(th);
 		if (fault_at("task-regs") ||
 		    dump_thread_regs(ctx, &ctx->threads[i], th) < 0)
@@ -424,7 +424,7 @@ int dump_task(struct dump_ctx *ctx)
 		if (fault_at("task-inside") ||
 		    dump_thread_inside(ctx, &ctx->threads[i], th) < 0)
 			return DUMP_FAIL(ctx, "injected failure at task-inside");
-		arena_push(&ctx->arena, (void ***)&t->threads, &t->n_threads,
+		arena_push(ctx->arena, (void ***)&t->threads, &t->n_threads,
 			   th);
 	}
 	if (peek_pending(ctx, ctx->pid, 1, &t->shared_pending,

@@ -121,7 +121,7 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 	return 0;
 }
 
-int files_held_elsewhere(pid_t pid, const char *link)
+int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link)
 {
 	DIR *proc = opendir("/proc");
 	int found = 0;
@@ -130,9 +130,12 @@ int files_held_elsewhere(pid_t pid, const char *link)
 		return 1; /* cannot tell: keep it outside, the safe side */
 	for (struct dirent *p; !found && (p = readdir(proc));) {
 		char path[300], target[256];
-		/* Neither the process nor us: we hold copies of its fds. */
-		if (p->d_name[0] < '1' || p->d_name[0] > '9' ||
-		    atoi(p->d_name) == pid || atoi(p->d_name) == getpid())
+		/* Neither the image's processes nor us: we hold copies. */
+		pid_t pid = atoi(p->d_name);
+		int skipped = pid == getpid();
+		for (size_t i = 0; i < nskip; i++)
+			skipped |= pid == skip[i];
+		if (p->d_name[0] < '1' || p->d_name[0] > '9' || skipped)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
 		DIR *fds = opendir(path);

@@ -71,8 +71,9 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 			Capcr__File *f, int seekable);
 int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 			int dst);
-/* Does any process but pid hold the object link names ("pipe:[N]")? */
-int files_held_elsewhere(pid_t pid, const char *link);
+/* Does any process but those in skip[] (and us) hold the object link
+ * names ("pipe:[N]")? */
+int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);
 int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
 		     uint64_t *out);
 
