@@ -47,7 +47,7 @@ struct pm_scan_arg {
 #define SCAN_VEC 512
 
 struct smaps_vma {
-	uint64_t start, end, pgoff;
+	uint64_t start, end, pgoff, ino;
 	char perms[8];
 	char path[4096];
 	uint32_t madv;
@@ -207,6 +207,10 @@ static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 	} else if (v->path[0]) {
 		vma->name = arena_strdup(ctx->arena, v->path);
 	}
+	if (v->ino) {
+		vma->has_ino = 1;
+		vma->ino = v->ino;
+	}
 	if (v->madv) {
 		vma->has_madv = 1;
 		vma->madv = v->madv;
@@ -249,12 +253,12 @@ int dump_mm(struct dump_ctx *ctx)
 	r = 0;
 	for (;;) {
 		char *ok = fgets(line, sizeof(line), f);
-		uint64_t s, e, off;
+		uint64_t s, e, off, ino = 0;
 		char perms[8];
 		int pos = 0;
 		int head = ok && sscanf(line, "%" SCNx64 "-%" SCNx64
-					      " %7s %" SCNx64 " %*s %*s%n",
-					&s, &e, perms, &off, &pos) >= 4;
+					      " %7s %" SCNx64 " %*s %" SCNu64 "%n",
+					&s, &e, perms, &off, &ino, &pos) >= 5;
 		if ((head || !ok) && have) {
 			/* the previous mapping is complete */
 			if (v.start == ctx->scratch) {
@@ -283,6 +287,7 @@ int dump_mm(struct dump_ctx *ctx)
 			v.start = s;
 			v.end = e;
 			v.pgoff = off;
+			v.ino = ino;
 			memcpy(v.perms, perms, sizeof(v.perms));
 			char *p = line + pos;
 			while (*p == ' ')

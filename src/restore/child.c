@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The new process's own part of a restore, run in it right after capcr
- * restore made it with the saved PID and before its memory is replaced:
- * it makes every open file description again and puts each at its
- * descriptor numbers, and takes back working directory, umask, limits,
- * session and name.  Then it asks to be traced and stops; capcr restore
- * does the rest from outside (takeover.c).  Errors go to the status pipe.
+ * Each new process's own part of a restore, run in it right after it was
+ * made with its saved PID and before its memory is replaced (the
+ * prelude).  It makes its own children first, so they inherit every open
+ * file description capcr restore made and sharing between processes stays
+ * as it was; then it puts its descriptors at their numbers and takes back
+ * working directory, umask, personality, limits and name.  Then it reports
+ * ready and waits to be taken over from outside (takeover.c).  Errors go
+ * to the status pipe.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,163 +21,187 @@
 #include <string.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
-#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../dump/dump.h"
-#include "../files/files.h"
 #include "restore.h"
 
-static void die(struct restore_ctx *ctx, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 2, 3)));
+static void say(struct restore_tree *t, int ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-static void die(struct restore_ctx *ctx, const char *fmt, ...)
+static void say(struct restore_tree *t, int ok, const char *fmt, ...)
 {
-	char msg[600];
+	struct prelude_msg m = { .pid = (int32_t)syscall(SYS_getpid),
+				 .ok = ok };
 	va_list ap;
 
 	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(m.why, sizeof(m.why), fmt, ap);
 	va_end(ap);
-	if (n > 0) {
-		ssize_t w = write(ctx->svc.status, msg,
-				  (size_t)n < sizeof(msg) ? (size_t)n
-							  : sizeof(msg));
-		(void)w; /* nothing more to do if even this fails */
-	}
-	_exit(1);
+	/* One write of less than PIPE_BUF: never mixed with another's. */
+	ssize_t w = write(t->status_wr, &m, sizeof(m));
+	(void)w;
 }
 
-static int kept(struct restore_ctx *ctx, const int *tmp, size_t nt, int fd)
+#define DIE(t, ...)                                                          \
+	do {                                                                 \
+		say(t, 0, __VA_ARGS__);                                      \
+		_exit(1);                                                    \
+	} while (0)
+
+/* The processes of the image whose parent is pid, in PID order. */
+static void make_children(struct restore_tree *t, const struct restore_ctx *me)
 {
-	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
-		if (ctx->svc.keep[i] == fd)
-			return 1;
-	for (size_t i = 0; i < nt; i++)
-		if (tmp[i] == fd)
+	for (size_t i = 1; i < t->nprocs; i++) {
+		const struct restore_ctx *c = &t->procs[i];
+		if (c->task->ppid != me->pid)
+			continue;
+		pid_t want = c->pid;
+		struct clone_args ca = {
+			.exit_signal = c->task->has_exit_signal
+					       ? c->task->exit_signal
+					       : SIGCHLD,
+			.set_tid = (uintptr_t)&want,
+			.set_tid_size = 1,
+		};
+		pid_t got = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+		if (got < 0)
+			DIE(t, "cannot make process %d: %s%s", want,
+			    strerror(errno),
+			    errno == EEXIST ? " (the PID is taken)" : "");
+		if (got == 0)
+			restore_prelude(t, i);
+		if (c->task->zombie) {
+			/* Until it has ended, without reaping it. */
+			siginfo_t si;
+			waitid(P_PID, (id_t)got, &si, WEXITED | WNOWAIT);
+		}
+		/* Process groups led by a child: set from both sides, as
+		 * shells do, so neither order of running loses. */
+		if (c->task->sid != c->pid) {
+			if (c->task->pgid == c->pid)
+				setpgid(got, got);
+			else if (c->task->pgid != me->task->pgid)
+				setpgid(got, c->task->pgid);
+		}
+	}
+}
+
+static int own_service(const struct restore_ctx *me, int fd)
+{
+	if (fd == me->tree->status_wr)
+		return 1;
+	for (unsigned i = 0; i < me->svc.nkeep; i++)
+		if (me->svc.keep[i] == fd)
 			return 1;
 	return 0;
 }
 
-static void restore_files(struct restore_ctx *ctx)
+static void place_descriptors(struct restore_tree *t, struct restore_ctx *me)
 {
-	struct file_restore_env env = { .img = &ctx->img, .why = ctx->why,
-					.whylen = sizeof(ctx->why),
-					.inherited = ctx->inherited,
-					.ninherited = ctx->ninherited };
-	size_t nf = ctx->files->n_files;
-	int *tmp = calloc(nf + 1, sizeof(int));
-	int tmp_base = ctx->svc_base;
-
-	if (!tmp)
-		die(ctx, "out of memory");
-	for (size_t i = 0; i < nf; i++)
-		tmp[i] = -1;
 	if (fault_at("restore-files"))
-		die(ctx, "injected failure at restore-files");
-	/* Make each object once, parked high where no target number is. */
-	for (size_t i = 0; i < nf; i++) {
-		const Capcr__File *f = ctx->files->files[i];
-		const struct file_ops *ops = files_ops_for_kind(f->kind);
-		if (!ops)
-			die(ctx, "image holds a file of unknown kind %d",
-			    f->kind);
-		int fd = ops->restore(&env, f);
-		if (fd < 0)
-			die(ctx, "%s", ctx->why);
-		tmp[i] = fcntl(fd, F_DUPFD_CLOEXEC, tmp_base);
-		if (tmp[i] < 0)
-			die(ctx, "cannot park descriptor: %s", strerror(errno));
-		close(fd);
-		/* Status flags (O_NONBLOCK, O_APPEND, ...) and position. */
-		fcntl(tmp[i], F_SETFL, (int)f->flags);
-		if (f->has_pos && lseek(tmp[i], f->pos, SEEK_SET) < 0 &&
-		    errno != ESPIPE)
-			die(ctx, "cannot seek %s to %lld: %s",
-			    f->path ? f->path : "a file", (long long)f->pos,
+		DIE(t, "injected failure at restore-files");
+	for (size_t i = 0; i < me->fdt->n_fds; i++) {
+		const Capcr__Fd *fd = me->fdt->fds[i];
+		if (fd->fd >= t->fd_base)
+			DIE(t, "descriptor %d collides with capcr's own", fd->fd);
+		if (dup3(t->file_fd[fd->file], fd->fd,
+			 fd->cloexec ? O_CLOEXEC : 0) < 0)
+			DIE(t, "cannot put descriptor %d back: %s", fd->fd,
 			    strerror(errno));
 	}
-	/* Done with the image; its descriptor may hold a number the
-	 * process needs. */
-	close(ctx->img.dirfd);
-	ctx->img.dirfd = -1;
-	for (unsigned p = 0; p < env.npipes; p++)
-		for (int e = 0; e < 2; e++)
-			if (env.pipes[p].fd[e] >= 0)
-				close(env.pipes[p].fd[e]);
-	/* Close everything else we inherited from capcr restore. */
+	/* Everything else inherited from capcr restore goes. */
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
-		die(ctx, "cannot list /proc/self/fd: %s", strerror(errno));
+		DIE(t, "cannot list /proc/self/fd: %s", strerror(errno));
 	int self = dirfd(d);
 	for (struct dirent *e; (e = readdir(d));) {
 		int fd = atoi(e->d_name);
-		if (e->d_name[0] == '.' || fd == self || kept(ctx, tmp, nf, fd))
+		if (e->d_name[0] == '.' || fd == self || own_service(me, fd))
 			continue;
-		close(fd);
+		int wanted = 0;
+		for (size_t i = 0; i < me->fdt->n_fds; i++)
+			wanted |= me->fdt->fds[i]->fd == fd;
+		if (!wanted)
+			close(fd);
 	}
 	closedir(d);
-	for (size_t i = 0; i < ctx->fdt->n_fds; i++) {
-		const Capcr__Fd *fd = ctx->fdt->fds[i];
-		if (fd->fd >= ctx->svc_base)
-			die(ctx, "descriptor %d collides with capcr's own",
-			    fd->fd);
-		if (dup3(tmp[fd->file], fd->fd, fd->cloexec ? O_CLOEXEC : 0) <
-		    0)
-			die(ctx, "cannot put descriptor %d back: %s", fd->fd,
-			    strerror(errno));
-	}
-	for (size_t i = 0; i < nf; i++)
-		close(tmp[i]);
-	free(tmp);
 }
 
-static void restore_attrs(struct restore_ctx *ctx)
+static void restore_attrs(struct restore_tree *t, const Capcr__Task *k)
 {
-	const Capcr__Task *t = ctx->task;
-
-	if (t->sid == t->pid) {
-		if (setsid() < 0)
-			die(ctx, "setsid: %s", strerror(errno));
-	} else if (t->pgid == t->pid) {
-		setpgid(0, 0);
-	}
-	if (chdir(t->cwd) < 0)
-		die(ctx, "cannot enter the working directory %s: %s", t->cwd,
+	if (chdir(k->cwd) < 0)
+		DIE(t, "cannot enter the working directory %s: %s", k->cwd,
 		    strerror(errno));
-	umask((mode_t)t->umask);
-	if (personality(t->personality) < 0)
-		die(ctx, "cannot set personality %#x: %s", t->personality,
+	umask((mode_t)k->umask);
+	if (personality(k->personality) < 0)
+		DIE(t, "cannot set personality %#x: %s", k->personality,
 		    strerror(errno));
-	for (size_t i = 0; i < t->n_rlimits; i++) {
-		struct rlimit rl = { t->rlimits[i]->cur, t->rlimits[i]->max };
-		if (setrlimit((int)t->rlimits[i]->resource, &rl) < 0)
-			die(ctx,
+	for (size_t i = 0; i < k->n_rlimits; i++) {
+		struct rlimit rl = { k->rlimits[i]->cur, k->rlimits[i]->max };
+		if (setrlimit((int)k->rlimits[i]->resource, &rl) < 0)
+			DIE(t,
 			    "cannot restore resource limit %u (soft %llu, hard "
 			    "%llu): %s; the hard limit cannot be raised here "
 			    "(capcr lacks CAP_SYS_RESOURCE)",
-			    t->rlimits[i]->resource,
+			    k->rlimits[i]->resource,
 			    (unsigned long long)rl.rlim_cur,
 			    (unsigned long long)rl.rlim_max, strerror(errno));
 	}
-	const char *comm = t->threads[0]->comm ? t->threads[0]->comm : t->comm;
+	const char *comm = k->n_threads && k->threads[0]->comm
+				   ? k->threads[0]->comm
+				   : k->comm;
 	prctl(PR_SET_NAME, comm);
 }
 
-void restore_child(struct restore_ctx *ctx)
+/* A zombie comes back by ending the same way again. */
+static void become_zombie(const Capcr__Task *k)
 {
-	/* If capcr restore dies before it lets go of us, so do we. */
+	int st = k->exit_code;
+
+	if (st & 0x7f) {
+		signal(st & 0x7f, SIG_DFL);
+		sigset_t all;
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		prctl(PR_SET_DUMPABLE, 0);
+		syscall(SYS_kill, syscall(SYS_getpid), st & 0x7f);
+	}
+	_exit((st >> 8) & 0xff);
+}
+
+void restore_prelude(struct restore_tree *t, size_t idx)
+{
+	struct restore_ctx *me = &t->procs[idx];
+	sigset_t chld;
+
+	/* If its parent dies before it is let go, so does it. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() == 1)
 		_exit(1);
-	restore_files(ctx);
-	restore_attrs(ctx);
-	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
-		die(ctx, "PTRACE_TRACEME: %s", strerror(errno));
-	/* glibc's raise() would use the parent's cached thread id. */
-	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
-	die(ctx, "was not taken over");
+	say(t, 1, "made");
+	if (me->task->sid == me->pid && setsid() < 0)
+		DIE(t, "setsid: %s", strerror(errno));
+	else if (me->task->sid != me->pid && me->task->pgid == me->pid)
+		setpgid(0, 0);
+	if (me->task->zombie)
+		become_zombie(me->task);
+	/* Children's deaths (zombies of the image) must not leave a SIGCHLD
+	 * behind that the image did not have. */
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	make_children(t, me);
+	place_descriptors(t, me);
+	restore_attrs(t, me->task);
+	struct timespec zero = { 0, 0 };
+	while (sigtimedwait(&chld, NULL, &zero) > 0)
+		;
+	say(t, 2, "ready");
+	for (;;)
+		pause();
 }

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * capcr restore: bring a process back from an image directory alone, with
- * its PID, memory, registers and capabilities.
+ * capcr restore: bring a process tree back from an image directory alone,
+ * with its PIDs, memory, registers and capabilities.
  *
- * Every check of the image (format, checksums) is done before anything is
- * made.  The new process is created with clone3(set_tid) at the saved PID,
- * restores its own descriptors and attributes (child.c), stops, and is
- * taken over from outside (takeover.c).  On any failure it is killed, so
- * no stray process is left.  Then capcr restore stays its parent and
- * monitor, serving its PD channel, or with --restore-detached returns.
+ * Every check of the image (format, checksums, free PIDs) is done before
+ * anything is made.  capcr restore makes every open file description of
+ * the image itself, then the root process with clone3(set_tid); each new
+ * process makes its own children the same way (they inherit the
+ * descriptions, so sharing stays as it was), puts its descriptors in place
+ * and waits (child.c).  Each is then taken over from outside (takeover.c).
+ * On any failure every process made so far is killed: no stray process is
+ * left.  Then capcr restore stays the root's parent and monitor, serving
+ * the PD channel, or with --restore-detached returns.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -17,6 +20,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,6 +36,7 @@
 #include "../common/log.h"
 #include "../common/pd_proto.h"
 #include "../dump/dump.h"
+#include "../files/files.h"
 #include "../monitor/commands.h"
 #include "../monitor/pd_service.h"
 #include "../monitor/supervise.h"
@@ -50,50 +55,66 @@ int restore_fail(struct restore_ctx *ctx, const char *fmt, ...)
 	return -1;
 }
 
-static int read_images(struct restore_ctx *ctx, const char *dir)
+static int read_images(struct restore_tree *t, const char *dir, char *why,
+		       size_t wl)
 {
 	char name[64];
 
-	if (image_open(&ctx->img, dir, &ctx->inv, ctx->why, sizeof(ctx->why)) <
-	    0)
+	if (image_open(&t->img, dir, &t->inv, why, wl) < 0)
 		return -1;
-	if (ctx->inv->n_pids != 1)
-		return restore_fail(ctx, "the image holds %zu processes; this "
-					 "capcr restores one",
-				    ctx->inv->n_pids);
-	ctx->pid = ctx->inv->pids[0];
-	snprintf(name, sizeof(name), "core-%d.img", ctx->pid);
-	ctx->task = image_read_msg(&ctx->img, name, &capcr__task__descriptor,
-				   ctx->why, sizeof(ctx->why));
-	snprintf(name, sizeof(name), "mm-%d.img", ctx->pid);
-	ctx->mm = image_read_msg(&ctx->img, name, &capcr__mm__descriptor,
-				 ctx->why, sizeof(ctx->why));
-	snprintf(name, sizeof(name), "fds-%d.img", ctx->pid);
-	ctx->fdt = image_read_msg(&ctx->img, name, &capcr__fd_table__descriptor,
-				  ctx->why, sizeof(ctx->why));
-	ctx->files = image_read_msg(&ctx->img, "files.img",
-				    &capcr__files__descriptor, ctx->why,
-				    sizeof(ctx->why));
-	if (!ctx->task || !ctx->mm || !ctx->fdt || !ctx->files)
-		return -1;
-	if (!ctx->task->n_threads || ctx->task->pid != ctx->pid ||
-	    ctx->task->threads[0]->tid != ctx->pid)
-		return restore_fail(ctx, "core-%d.img is inconsistent", ctx->pid);
-	for (size_t i = 0; i < ctx->fdt->n_fds; i++)
-		if (ctx->fdt->fds[i]->file >= ctx->files->n_files)
-			return restore_fail(ctx, "fds-%d.img names a file that "
-						 "is not in files.img",
-					    ctx->pid);
+	t->files = image_read_msg(&t->img, "files.img",
+				  &capcr__files__descriptor, why, wl);
+	t->nprocs = t->inv->n_pids;
+	t->procs = calloc(t->nprocs + 1, sizeof(*t->procs));
+	if (!t->files || !t->procs || !t->nprocs)
+		return t->files && !t->nprocs
+			       ? (snprintf(why, wl, "the image holds no process"),
+				  -1)
+			       : -1;
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct restore_ctx *c = &t->procs[i];
+		c->tree = t;
+		c->files = t->files;
+		c->pid = t->inv->pids[i];
+		snprintf(name, sizeof(name), "core-%d.img", c->pid);
+		c->task = image_read_msg(&t->img, name,
+					 &capcr__task__descriptor, why, wl);
+		snprintf(name, sizeof(name), "mm-%d.img", c->pid);
+		c->mm = image_read_msg(&t->img, name, &capcr__mm__descriptor,
+				       why, wl);
+		snprintf(name, sizeof(name), "fds-%d.img", c->pid);
+		c->fdt = image_read_msg(&t->img, name,
+					&capcr__fd_table__descriptor, why, wl);
+		if (!c->task || !c->mm || !c->fdt)
+			return -1;
+		if (c->task->pid != c->pid ||
+		    (!c->task->zombie &&
+		     (!c->task->n_threads || c->task->threads[0]->tid != c->pid)))
+			return snprintf(why, wl, "core-%d.img is inconsistent",
+					c->pid),
+			       -1;
+		for (size_t k = 0; k < c->fdt->n_fds; k++)
+			if (c->fdt->fds[k]->file >= t->files->n_files)
+				return snprintf(why, wl,
+						"fds-%d.img names a file that "
+						"is not in files.img",
+						c->pid),
+				       -1;
+		if (i && !c->task->ppid)
+			return snprintf(why, wl, "process %d has no parent",
+					c->pid),
+			       -1;
+	}
 	return 0;
 }
 
 /* A zombie holds its PID until its parent reaps it, which a just-dumped
  * process's parent does at once in the usual case: give it a moment. */
-static int is_zombie(pid_t pid)
+static char state_of(pid_t pid)
 {
 	char path[64], buf[512];
 	FILE *f;
-	int z = 0;
+	char st = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "re");
@@ -101,59 +122,137 @@ static int is_zombie(pid_t pid)
 		return 0;
 	if (fgets(buf, sizeof(buf), f)) {
 		char *p = strrchr(buf, ')');
-		z = p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+		if (p && p[1] == ' ')
+			st = p[2];
 	}
 	fclose(f);
-	return z;
+	return st;
 }
 
-static int check_pid_free(struct restore_ctx *ctx)
+static int check_id_free(pid_t id, char *why, size_t wl)
 {
 	char path[64], comm[64] = "?";
 	FILE *f;
 
-	for (int i = 0; i < 200 && is_zombie(ctx->pid); i++)
+	for (int i = 0; i < 200 && (state_of(id) == 'Z' || state_of(id) == 'X');
+	     i++)
 		usleep(10000);
-	snprintf(path, sizeof(path), "/proc/%d/comm", ctx->pid);
-	f = fopen(path, "re");
-	if (!f)
+	if (!state_of(id))
 		return 0;
-	if (is_zombie(ctx->pid)) {
+	snprintf(path, sizeof(path), "/proc/%d/comm", id);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = 0;
 		fclose(f);
-		return restore_fail(ctx, "PID %d is held by a zombie that its "
-					 "parent has not reaped",
-				    ctx->pid);
 	}
-	if (fgets(comm, sizeof(comm), f))
-		comm[strcspn(comm, "\n")] = 0;
-	fclose(f);
-	return restore_fail(ctx,
-			    "PID %d is taken by another process (%s): end it, "
-			    "or restore once it has exited",
-			    ctx->pid, comm);
+	if (state_of(id) == 'Z')
+		snprintf(why, wl, "PID %d is held by a zombie that its parent "
+				  "has not reaped", id);
+	else
+		snprintf(why, wl,
+			 "PID %d is taken by another process (%s): end it, or "
+			 "restore once it has exited",
+			 id, comm);
+	return -1;
 }
 
-/* Park a descriptor above every number of the image and remember it. */
-static int keep(struct restore_ctx *ctx, int fd)
+static int check_ids_free(struct restore_tree *t, char *why, size_t wl)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		const Capcr__Task *k = t->procs[i].task;
+		if (check_id_free(k->pid, why, wl) < 0)
+			return -1;
+		for (size_t j = 1; j < k->n_threads; j++)
+			if (check_id_free(k->threads[j]->tid, why, wl) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* Park a descriptor above every number of the image. */
+static int park(struct restore_tree *t, int fd)
 {
 	int hi;
 
 	if (fd < 0)
 		return -1;
-	hi = fcntl(fd, F_DUPFD_CLOEXEC, ctx->svc_base);
+	hi = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
 	close(fd);
-	if (hi >= 0 && ctx->svc.nkeep < sizeof(ctx->svc.keep) / sizeof(int))
-		ctx->svc.keep[ctx->svc.nkeep++] = hi;
 	return hi;
 }
 
-/* Shared anonymous memory and memfd mappings come back as a memfd of the
- * same name, mapped shared. */
-static int shmem_fd(const Capcr__Vma *v)
+static int keep(struct restore_ctx *c, int fd)
 {
+	int hi = park(c->tree, fd);
+
+	if (hi >= 0 && c->svc.nkeep < sizeof(c->svc.keep) / sizeof(int))
+		c->svc.keep[c->svc.nkeep++] = hi;
+	return hi;
+}
+
+/* Every open file description of the image, made once, here. */
+static int make_files(struct restore_tree *t, char *why, size_t wl)
+{
+	struct file_restore_env env = { .img = &t->img, .why = why,
+					.whylen = wl,
+					.inherited = t->inherited,
+					.ninherited = t->ninherited };
+	size_t nf = t->files->n_files;
+
+	t->file_fd = calloc(nf + 1, sizeof(int));
+	if (!t->file_fd)
+		return snprintf(why, wl, "out of memory"), -1;
+	if (fault_at("restore-files"))
+		return snprintf(why, wl, "injected failure at restore-files"),
+		       -1;
+	for (size_t i = 0; i < nf; i++) {
+		const Capcr__File *f = t->files->files[i];
+		const struct file_ops *ops = files_ops_for_kind(f->kind);
+		if (!ops)
+			return snprintf(why, wl, "image holds a file of "
+						 "unknown kind %d", f->kind),
+			       -1;
+		int fd = park(t, ops->restore(&env, f));
+		if (fd < 0)
+			return -1;
+		t->file_fd[i] = fd;
+		/* Status flags (O_NONBLOCK, O_APPEND, ...) and position. */
+		fcntl(fd, F_SETFL, (int)f->flags);
+		if (f->has_pos && lseek(fd, f->pos, SEEK_SET) < 0 &&
+		    errno != ESPIPE)
+			return snprintf(why, wl, "cannot seek %s to %lld: %s",
+					f->path ? f->path : "a file",
+					(long long)f->pos, strerror(errno)),
+			       -1;
+	}
+	for (unsigned p = 0; p < env.npipes; p++)
+		for (int e = 0; e < 2; e++)
+			if (env.pipes[p].fd[e] >= 0)
+				close(env.pipes[p].fd[e]);
+	return 0;
+}
+
+/* Shared anonymous memory and memfd mappings come back as a memfd of the
+ * same name, mapped shared; areas of one object share one memfd. */
+static int shmem_fd(struct restore_tree *t, size_t proc, size_t vi)
+{
+	const Capcr__Vma *v = t->procs[proc].mm->vmas[vi];
 	char name[256] = "capcr-shmem";
 	const char *p = v->path ? v->path : v->name;
 
+	if (v->has_ino && v->ino)
+		for (size_t i = 0; i <= proc; i++)
+			for (size_t j = 0; j < t->procs[i].mm->n_vmas; j++) {
+				const Capcr__Vma *w = t->procs[i].mm->vmas[j];
+				if ((i == proc && j >= vi) || !t->procs[i].svc.vma ||
+				    t->procs[i].svc.vma[j] < 0 ||
+				    w->kind != v->kind || !w->has_ino ||
+				    w->ino != v->ino)
+					continue;
+				return fcntl(t->procs[i].svc.vma[j],
+					     F_DUPFD_CLOEXEC, 0);
+			}
 	if (p && !strncmp(p, "/memfd:", 7)) {
 		snprintf(name, sizeof(name), "%s", p + 7);
 		char *d = strstr(name, " (deleted)");
@@ -161,70 +260,75 @@ static int shmem_fd(const Capcr__Vma *v)
 			*d = 0;
 	}
 	int fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd >= 0 && ftruncate(fd, (off_t)(v->end - v->start)) < 0) {
+	uint64_t size = (v->has_pgoff ? v->pgoff : 0) + (v->end - v->start);
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-static int open_services(struct restore_ctx *ctx)
+static int open_services(struct restore_tree *t, size_t i)
 {
+	struct restore_ctx *c = &t->procs[i];
 	char name[64];
-	int maxfd = 2;
 
-	for (size_t i = 0; i < ctx->fdt->n_fds; i++)
-		if (ctx->fdt->fds[i]->fd > maxfd)
-			maxfd = ctx->fdt->fds[i]->fd;
-	ctx->svc_base = maxfd + 1;
-	snprintf(name, sizeof(name), "pages-%d.img", ctx->pid);
-	ctx->svc.pages = keep(ctx, image_open_data(&ctx->img, name));
-	if (ctx->svc.pages < 0)
-		return restore_fail(ctx, "cannot open %s: %s", name,
+	c->svc.pages = c->svc.exe = -1;
+	c->svc.vma = calloc(c->mm->n_vmas + 1, sizeof(int));
+	if (!c->svc.vma)
+		return restore_fail(c, "out of memory");
+	for (size_t v = 0; v < c->mm->n_vmas; v++)
+		c->svc.vma[v] = -1;
+	if (c->task->zombie)
+		return 0;
+	snprintf(name, sizeof(name), "pages-%d.img", c->pid);
+	c->svc.pages = keep(c, image_open_data(&t->img, name));
+	if (c->svc.pages < 0)
+		return restore_fail(c, "cannot open %s: %s", name,
 				    strerror(errno));
-	ctx->svc.exe = ctx->task->exe
-			       ? keep(ctx, open(ctx->task->exe,
-						O_RDONLY | O_CLOEXEC))
-			       : -1;
-	ctx->svc.vma = calloc(ctx->mm->n_vmas + 1, sizeof(int));
-	if (!ctx->svc.vma)
-		return restore_fail(ctx, "out of memory");
-	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
-		const Capcr__Vma *v = ctx->mm->vmas[i];
+	c->svc.exe = c->task->exe
+			     ? keep(c, open(c->task->exe, O_RDONLY | O_CLOEXEC))
+			     : -1;
+	for (size_t v = 0; v < c->mm->n_vmas; v++) {
+		const Capcr__Vma *m = c->mm->vmas[v];
 		int fd = -1;
-		if (v->kind == CAPCR__VMA_KIND__VMA_FILE_PRIVATE ||
-		    v->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED) {
-			int wr = v->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED &&
-				 (v->prot & 2);
-			fd = open(v->path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (m->kind == CAPCR__VMA_KIND__VMA_FILE_PRIVATE ||
+		    m->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED) {
+			int wr = m->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED &&
+				 (m->prot & 2);
+			fd = open(m->path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 			if (fd < 0)
-				return restore_fail(ctx, "cannot open %s, which "
-							 "the process had "
-							 "mapped: %s",
-						    v->path, strerror(errno));
-		} else if (v->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
-			fd = shmem_fd(v);
+				return restore_fail(c, "cannot open %s, which "
+						       "process %d had mapped: "
+						       "%s",
+						    m->path, c->pid,
+						    strerror(errno));
+		} else if (m->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
+			fd = shmem_fd(t, i, v);
 			if (fd < 0)
-				return restore_fail(ctx, "memfd: %s",
+				return restore_fail(c, "memfd: %s",
 						    strerror(errno));
 		}
-		ctx->svc.vma[i] = fd < 0 ? -1 : keep(ctx, fd);
+		c->svc.vma[v] = fd < 0 ? -1 : keep(c, fd);
 	}
 	return 0;
 }
 
-/* The region at restore: the runtime in the restored process asks its
- * monitor by the name it kept; serve it under the same name. */
-static const char *pd_name_of(struct restore_ctx *ctx, char *buf, size_t n)
+/* The restored root's runtime asks its monitor by the name it kept; serve
+ * it under the same name. */
+static const char *pd_name_of(struct restore_ctx *c, char *buf, size_t n)
 {
 	char path[64], *env = NULL;
 	size_t len = 0;
 	FILE *f;
 	const char *r = NULL;
 
-	if (!ctx->task->monitored)
+	int monitored = 0;
+	for (size_t i = 0; i < c->tree->nprocs; i++)
+		monitored |= c->tree->procs[i].task->monitored;
+	if (!monitored)
 		return NULL;
-	snprintf(path, sizeof(path), "/proc/%d/environ", ctx->pid);
+	snprintf(path, sizeof(path), "/proc/%d/environ", c->pid);
 	f = fopen(path, "re");
 	if (!f)
 		return NULL;
@@ -240,34 +344,99 @@ static const char *pd_name_of(struct restore_ctx *ctx, char *buf, size_t n)
 
 /* The descriptors we were started with: what an external capability may
  * be re-attached to (never one of capcr's own). */
-static void note_inherited(struct restore_ctx *ctx)
+static void note_inherited(struct restore_tree *t)
 {
 	DIR *d = opendir("/proc/self/fd");
 
 	if (!d)
 		return;
-	ctx->ninherited = 1024;
-	ctx->inherited = calloc((size_t)ctx->ninherited, 1);
-	for (struct dirent *e; ctx->inherited && (e = readdir(d));) {
+	t->ninherited = 1024;
+	t->inherited = calloc((size_t)t->ninherited, 1);
+	for (struct dirent *e; t->inherited && (e = readdir(d));) {
 		int fd = atoi(e->d_name);
 		if (e->d_name[0] == '.' || fd == dirfd(d) ||
-		    fd >= ctx->ninherited)
+		    fd >= t->ninherited)
 			continue;
-		ctx->inherited[fd] = 1;
+		t->inherited[fd] = 1;
 	}
 	closedir(d);
+}
+
+/* Every process made so far, from the messages they sent. */
+struct made {
+	pid_t pid[65536];
+	size_t n, ready;
+};
+
+static void kill_made(const struct made *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		kill(m->pid[i], SIGKILL);
+}
+
+/* Until every process of the image is ready, or one says why not. */
+static int wait_ready(struct restore_tree *t, pid_t root, struct made *m,
+		      char *why, size_t wl)
+{
+	size_t want = 0;
+
+	for (size_t i = 0; i < t->nprocs; i++)
+		want += !t->procs[i].task->zombie;
+	while (m->ready < want) {
+		struct pollfd p = { .fd = t->status_rd, .events = POLLIN };
+		int r = poll(&p, 1, 100);
+		if (r == 0) {
+			int st;
+			if (waitpid(root, &st, WNOHANG) == root)
+				return snprintf(why, wl, "the new root process "
+							 "died"),
+				       -1;
+			continue;
+		}
+		struct prelude_msg msg;
+		if (r < 0 || read(t->status_rd, &msg, sizeof(msg)) !=
+				     sizeof(msg))
+			continue;
+		msg.why[sizeof(msg.why) - 1] = 0;
+		if (msg.ok == 1 && m->n < sizeof(m->pid) / sizeof(pid_t))
+			m->pid[m->n++] = msg.pid;
+		else if (msg.ok == 2)
+			m->ready++;
+		else if (msg.ok == 0)
+			return snprintf(why, wl, "process %d: %s", msg.pid,
+					msg.why),
+			       -1;
+	}
+	return 0;
+}
+
+static void close_made(struct restore_tree *t)
+{
+	for (size_t i = 0; t->file_fd && i < t->files->n_files; i++)
+		if (t->file_fd[i] >= 0)
+			close(t->file_fd[i]);
+	free(t->file_fd);
+	t->file_fd = NULL;
+	for (size_t i = 0; i < t->nprocs; i++) {
+		for (unsigned k = 0; k < t->procs[i].svc.nkeep; k++)
+			close(t->procs[i].svc.keep[k]);
+		t->procs[i].svc.nkeep = 0;
+	}
+	if (t->status_wr >= 0)
+		close(t->status_wr);
+	t->status_wr = -1;
 }
 
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
 		"usage: capcr restore -D DIR [-d] [--pidfile FILE]\n"
-		"  Restore the process saved in image directory DIR, with its\n"
-		"  PID.  capcr restore stays its parent and monitor and exits\n"
-		"  with its exit status, unless -d is given.\n"
+		"  Restore the processes saved in image directory DIR, with\n"
+		"  their PIDs.  capcr restore stays the root's parent and\n"
+		"  monitor and exits with its exit status, unless -d is given.\n"
 		"  -D, --images-dir DIR          the image\n"
 		"  -d, --restore-detached        return once it runs\n"
-		"      --pidfile FILE            write its PID to FILE\n");
+		"      --pidfile FILE            write the root's PID to FILE\n");
 }
 
 int cmd_restore(int argc, char **argv)
@@ -280,14 +449,16 @@ int cmd_restore(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct restore_ctx ctx;
+	static struct made made;
+	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
-	int detach = 0, c, status_pipe[2] = { -1, -1 };
-	pid_t child = -1;
+	int detach = 0, c, sp[2] = { -1, -1 };
+	pid_t root = -1;
+	char why[600] = "";
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.img.dirfd = -1;
-	note_inherited(&ctx);
+	memset(&t, 0, sizeof(t));
+	t.img.dirfd = t.status_rd = t.status_wr = -1;
+	note_inherited(&t);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "D:dh", opts, NULL)) != -1) {
 		switch (c) {
@@ -314,59 +485,84 @@ int cmd_restore(int argc, char **argv)
 	}
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (read_images(&ctx, dir) < 0 || check_pid_free(&ctx) < 0 ||
-	    open_services(&ctx) < 0)
+	if (read_images(&t, dir, why, sizeof(why)) < 0 ||
+	    check_ids_free(&t, why, sizeof(why)) < 0)
 		goto fail;
-	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
-		restore_fail(&ctx, "pipe: %s", strerror(errno));
+	/* Everything capcr hands the processes lives above their numbers. */
+	int maxfd = 2;
+	for (size_t i = 0; i < t.nprocs; i++)
+		for (size_t k = 0; k < t.procs[i].fdt->n_fds; k++)
+			if (t.procs[i].fdt->fds[k]->fd > maxfd)
+				maxfd = t.procs[i].fdt->fds[k]->fd;
+	t.fd_base = maxfd + 1;
+	if (make_files(&t, why, sizeof(why)) < 0)
+		goto fail;
+	for (size_t i = 0; i < t.nprocs; i++)
+		if (open_services(&t, i) < 0) {
+			snprintf(why, sizeof(why), "%s", t.procs[i].why);
+			goto fail;
+		}
+	if (pipe2(sp, O_CLOEXEC | O_DIRECT) < 0) {
+		snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
 		goto fail;
 	}
-	ctx.svc.status = keep(&ctx, status_pipe[1]);
-	status_pipe[1] = -1;
+	t.status_rd = sp[0];
+	t.status_wr = park(&t, sp[1]);
 	sigset_t orig;
 	if (supervise_prepare(&orig) < 0) {
-		restore_fail(&ctx, "signalfd: %s", strerror(errno));
+		snprintf(why, sizeof(why), "signalfd: %s", strerror(errno));
 		goto fail;
 	}
 	if (fault_at("restore-clone")) {
-		restore_fail(&ctx, "injected failure at restore-clone");
+		snprintf(why, sizeof(why), "injected failure at restore-clone");
 		goto fail;
 	}
-	pid_t want = ctx.pid;
+	pid_t want = t.procs[0].pid;
 	struct clone_args ca = {
 		.exit_signal = SIGCHLD,
 		.set_tid = (uintptr_t)&want,
 		.set_tid_size = 1,
 	};
-	child = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
-	if (child < 0) {
-		restore_fail(&ctx, "cannot create process %d: %s%s", ctx.pid,
-			     strerror(errno),
-			     errno == EEXIST ? " (the PID is taken)"
-			     : errno == EPERM
-				     ? " (needs root or CAP_CHECKPOINT_RESTORE)"
-				     : "");
+	root = (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+	if (root < 0) {
+		snprintf(why, sizeof(why), "cannot create process %d: %s%s",
+			 want, strerror(errno),
+			 errno == EEXIST ? " (the PID is taken)"
+			 : errno == EPERM
+				 ? " (needs root or CAP_CHECKPOINT_RESTORE)"
+				 : "");
 		goto fail;
 	}
-	if (child == 0) {
+	if (root == 0) {
 		sigprocmask(SIG_SETMASK, &orig, NULL);
-		restore_child(&ctx);
+		restore_prelude(&t, 0);
 	}
-	close(ctx.svc.status);
-	/* Wait for the child to stop, or to tell why it could not. */
-	int st;
-	if (waitpid(child, &st, 0) != child || !WIFSTOPPED(st)) {
-		char msg[600] = "";
-		ssize_t n = read(status_pipe[0], msg, sizeof(msg) - 1);
-		msg[n > 0 ? n : 0] = 0;
-		restore_fail(&ctx, "%s", msg[0] ? msg : "the new process died");
-		child = -1; /* reaped */
+	made.pid[made.n++] = root;
+	if (wait_ready(&t, root, &made, why, sizeof(why)) < 0)
 		goto fail;
+	/* Take each one over; the root's children first need nothing. */
+	for (size_t i = 0; i < t.nprocs; i++) {
+		struct restore_ctx *p = &t.procs[i];
+		if (p->task->zombie)
+			continue;
+		int r = tracee_seize(&p->t, p->pid, PTRACE_O_EXITKILL);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "cannot take over process %d: "
+						   "%s", p->pid, strerror(-r));
+			goto fail;
+		}
+		p->seized = 1;
+		if (restore_takeover(p) < 0 || restore_update_capspace(p) < 0) {
+			snprintf(why, sizeof(why), "process %d: %s", p->pid,
+				 p->why);
+			goto fail;
+		}
 	}
-	if (restore_takeover(&ctx) < 0 || restore_update_capspace(&ctx) < 0)
-		goto fail;
+	/* The processes hold what they need now; an open file description
+	 * kept here would hold a pipe open for ever. */
+	close_made(&t);
 	char pdbuf[CAPCR_PD_NAME_MAX + 1];
-	const char *pdname = pd_name_of(&ctx, pdbuf, sizeof(pdbuf));
+	const char *pdname = pd_name_of(&t.procs[0], pdbuf, sizeof(pdbuf));
 	struct pd_service pd;
 	int have_pd = 0;
 	if (pdname && !detach) {
@@ -374,41 +570,47 @@ int cmd_restore(int argc, char **argv)
 			have_pd = 1;
 		else
 			capcr_warn("cannot serve the PD channel %s (%s): "
-				   "children of the restored process will "
+				   "children of the restored processes will "
 				   "run unmonitored",
 				   pdname, strerror(errno));
 	}
-	for (size_t i = 0; i < ctx.nthreads; i++)
-		ptrace(PTRACE_DETACH, ctx.threads[i].tid, 0, 0);
-	if (ptrace(PTRACE_DETACH, child, 0, 0) < 0) {
-		restore_fail(&ctx, "cannot let the process go: %s",
-			     strerror(errno));
-		goto fail;
+	/* Let them all go, children first, so a parent never runs while
+	 * its children are still held. */
+	for (size_t i = t.nprocs; i-- > 0;) {
+		struct restore_ctx *p = &t.procs[i];
+		for (size_t k = 0; k < p->nthreads; k++)
+			ptrace(PTRACE_DETACH, p->threads[k].tid, 0, 0);
+		if (p->seized && ptrace(PTRACE_DETACH, p->pid, 0, 0) < 0) {
+			snprintf(why, sizeof(why), "cannot let process %d go: %s",
+				 p->pid, strerror(errno));
+			goto fail;
+		}
 	}
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	capcr_info("restored process %d (%s) in %.1f ms", ctx.pid,
-		   ctx.task->comm,
-		   (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+	capcr_info("restored %zu process%s from %d (%s) in %.1f ms", t.nprocs,
+		   t.nprocs == 1 ? "" : "es", root, t.procs[0].task->comm,
+		   (t1.tv_sec - t0.tv_sec) * 1e3 +
+			   (t1.tv_nsec - t0.tv_nsec) / 1e6);
 	if (pidfile) {
 		FILE *pf = fopen(pidfile, "we");
-		if (!pf || fprintf(pf, "%d\n", child) < 0 || fclose(pf) != 0)
+		if (!pf || fprintf(pf, "%d\n", root) < 0 || fclose(pf) != 0)
 			capcr_warn("cannot write pidfile %s: %s", pidfile,
 				   strerror(errno));
 	}
-	close(status_pipe[0]);
-	image_close(&ctx.img);
+	close(t.status_rd);
+	image_close(&t.img);
 	if (detach)
 		return 0;
-	return supervise(have_pd ? &pd : NULL, child);
+	return supervise(have_pd ? &pd : NULL, root);
 fail:
-	if (child > 0) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
-	}
-	capcr_err("restore from %s failed: %s", dir, ctx.why);
-	if (status_pipe[0] >= 0)
-		close(status_pipe[0]);
-	image_close(&ctx.img);
+	kill_made(&made);
+	if (root > 0)
+		waitpid(root, NULL, 0);
+	capcr_err("restore from %s failed: %s", dir, why[0] ? why : "unknown "
+								   "error");
+	if (t.status_rd >= 0)
+		close(t.status_rd);
+	image_close(&t.img);
 	return 1;
 }

@@ -9,45 +9,67 @@
 #include "../image/image.h"
 #include "../ptrace/inject.h"
 
-/* Descriptors capcr restore hands the new process for the takeover; they
- * live at high numbers and are closed before it runs. */
+/* Descriptors capcr restore hands one process for its takeover; they live
+ * above every number of the image and are closed before it runs. */
 struct service_fds {
 	int pages;          /* pages-PID.img */
-	int status;         /* the child reports errors here */
 	int exe;            /* for PR_SET_MM_MAP */
-	int *vma;           /* per VMA: file to map, or -1 */
-	int keep[4096];     /* all of the above, for the child to keep */
+	int *vma;           /* per VMA: file or memfd to map, or -1 */
+	int keep[4096];     /* all of the above */
 	unsigned nkeep;
 };
 
+struct restore_tree;
+
+/* One process of the image. */
 struct restore_ctx {
-	struct image img;
-	Capcr__Inventory *inv;
+	struct restore_tree *tree;
+	Capcr__Files *files;  /* the tree's */
+	pid_t pid;
 	Capcr__Task *task;
 	Capcr__Mm *mm;
 	Capcr__FdTable *fdt;
-	Capcr__Files *files;
-	pid_t pid;
 	struct service_fds svc;
-	int svc_base;        /* above every descriptor of the image */
-	unsigned char *inherited; /* fds capcr restore was started with */
-	int ninherited;
-	struct tracee t;     /* the new process, stopped */
+	struct tracee t;        /* its leader, stopped */
 	struct tracee *threads; /* its other threads, stopped */
 	size_t nthreads;
+	int seized;
 	uint64_t scratch;
 	char why[512];
+};
+
+struct restore_tree {
+	struct image img;
+	Capcr__Inventory *inv;
+	Capcr__Files *files;
+	int *file_fd;          /* per File: the object, made by capcr restore */
+	struct restore_ctx *procs; /* procs[0] is the root */
+	size_t nprocs;
+	int fd_base;           /* above every descriptor number of the image */
+	int status_rd, status_wr; /* processes report here */
+	unsigned char *inherited; /* fds capcr restore was started with */
+	int ninherited;
 };
 
 int restore_fail(struct restore_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* child.c: runs in the new process, before its memory is replaced:
- * descriptors, working directory, limits, session.  Never returns. */
-void restore_child(struct restore_ctx *ctx) __attribute__((noreturn));
+/* A message from a process being made to capcr restore. */
+struct prelude_msg {
+	int32_t pid;
+	int32_t ok; /* 1 created, 2 ready, 0 failed */
+	char why[504];
+};
 
-/* takeover.c: from capcr restore, with the new process stopped: replace
- * its memory and state by the image's.  0 or -1 with why. */
+/* child.c: runs in each new process, before its memory is replaced: makes
+ * its children, puts its descriptors in place, takes back its working
+ * directory, limits, session, name; then waits to be taken over.  Never
+ * returns. */
+void restore_prelude(struct restore_tree *tree, size_t idx)
+	__attribute__((noreturn));
+
+/* takeover.c: from capcr restore, with the process stopped: replace its
+ * memory and state by the image's.  0 or -1 with why. */
 int restore_takeover(struct restore_ctx *ctx);
 
 /* capspace.c: update the cap-map entries whose object changed. */

@@ -317,12 +317,47 @@ static int set_mm_layout(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* The signals the new process ignores or catches now: what it inherited
+ * from capcr restore (a shell ignores SIGINT and SIGQUIT in what it runs
+ * in the background).  A bit per signal, bit n for signal n + 1. */
+static uint64_t inherited_dispositions(pid_t pid)
+{
+	char path[64], line[256];
+	uint64_t m = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return ~0ULL; /* reset them all */
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "SigIgn:", 7) || !strncmp(line, "SigCgt:", 7))
+			m |= strtoull(line + 7, NULL, 16);
+	fclose(f);
+	return m;
+}
+
 static int restore_signals_timers(struct restore_ctx *ctx)
 {
 	const Capcr__Task *t = ctx->task;
 	uint64_t s = ctx->scratch;
 	long r;
 
+	/* The image lists only the signals that were not SIG_DFL: every
+	 * other one goes back to SIG_DFL first. */
+	uint64_t inherited = inherited_dispositions(ctx->pid);
+	struct ksigaction dfl = { 0, 0, 0, 0 };
+	if (inherited && poke(ctx, s, &dfl, sizeof(dfl)) < 0)
+		return restore_fail(ctx, "cannot write a signal action");
+	for (int sig = 1; sig <= 64; sig++)
+		if ((inherited >> (sig - 1) & 1) && sig != SIGKILL &&
+		    sig != SIGSTOP &&
+		    (r = sys(ctx, SYS_rt_sigaction, sig, (long)s, 0, 8, 0, 0)) <
+			    0 &&
+		    r != -EINVAL)
+			return restore_fail(ctx, "cannot reset the handler of "
+						 "signal %d: %s",
+					    sig, strerror((int)-r));
 	for (size_t i = 0; i < t->n_sigactions; i++) {
 		const Capcr__SigAction *a = t->sigactions[i];
 		struct ksigaction ka = { a->handler, a->flags, a->restorer,
@@ -571,6 +606,7 @@ int restore_takeover(struct restore_ctx *ctx)
 	ctx->scratch = 0;
 	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
 		sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
+	sys(ctx, SYS_close, ctx->tree->status_wr, 0, 0, 0, 0, 0);
 	if (fault_at("restore-regs"))
 		return restore_fail(ctx, "injected failure at restore-regs");
 	return thread_regs(ctx, &ctx->t, ctx->task->threads[0]);
