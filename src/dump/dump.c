@@ -579,6 +579,7 @@ out:
 	}
 	free(t.procs);
 	image_close(&t.img);
+	shmem_table_free(&t.shm);
 	arena_free(&t.arena);
 	return ok ? 0 : 1;
 }

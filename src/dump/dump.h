@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../files/shmem.h"
 #include "../monitor/procfd.h"
 
 #include "../common/arena.h"
@@ -40,6 +41,7 @@ struct dump_tree {
 	Capcr__Files *files;
 	struct dump_ctx *procs;
 	size_t nprocs;
+	struct shmem_table shm; /* shared memory objects saved so far */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;
 };

@@ -130,7 +130,7 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 	struct desc *x = &all[i];
 	struct dump_ctx *c = &t->procs[x->proc];
 	struct file_dump_env env = { &t->img, &t->arena, c->why,
-				     sizeof(c->why) };
+				     sizeof(c->why), t->files, &t->shm };
 	struct file_dump_in in = {
 		.pid = c->pid,
 		.fd = x->k->fd,

@@ -115,9 +115,7 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 		a.category_inverted = a.category_mask =
 			PAGE_IS_PFNZERO | PAGE_IS_FILE;
 		break;
-	case CAPCR__VMA_KIND__VMA_ANON_SHARED:
-		break;
-	default:
+	default: /* shared memory is saved from its object */
 		*n = 0;
 		return 0;
 	}
@@ -218,6 +216,39 @@ static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 	return vma;
 }
 
+/* A shared area's contents come from the object itself, through
+ * /proc/PID/map_files, once for all its mappings and descriptors: pages
+ * not mapped here (another process's, or written through a descriptor)
+ * are kept too. */
+static int shared_object(struct dump_ctx *ctx, Capcr__Vma *vma,
+			 const struct smaps_vma *v)
+{
+	char path[96], name[256] = "";
+	int fd, idx;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 ctx->pid, v->start, v->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return DUMP_FAIL(ctx, "cannot open the shared memory behind "
+				      "%#" PRIx64 " in process %d: %s",
+				 v->start, ctx->pid, strerror(errno));
+	if (!strncmp(v->path, "/memfd:", 7)) {
+		snprintf(name, sizeof(name), "%s", v->path + 7);
+		char *d = strstr(name, " (deleted)");
+		if (d)
+			*d = 0;
+	}
+	idx = shmem_dump(ctx->img, ctx->arena, ctx->files, &ctx->tree->shm, fd,
+			 name[0] ? name : NULL, ctx->why, sizeof(ctx->why));
+	close(fd);
+	if (idx < 0)
+		return -1;
+	vma->has_shmem = 1;
+	vma->shmem = idx;
+	return 0;
+}
+
 int dump_mm(struct dump_ctx *ctx)
 {
 	char path[64], line[4200];
@@ -267,6 +298,11 @@ int dump_mm(struct dump_ctx *ctx)
 				Capcr__Vma *vma = new_vma(ctx, &v);
 				struct page_region *runs = NULL;
 				size_t n = 0;
+				if (vma->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED &&
+				    shared_object(ctx, vma, &v) < 0) {
+					r = -1;
+					break;
+				}
 				if (scan(ctx, pmfd, vma, &runs, &n) < 0 ||
 				    copy_runs(ctx, &pages, vma, runs, n, buf) <
 					    0) {

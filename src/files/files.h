@@ -11,6 +11,7 @@
 
 #include "../common/arena.h"
 #include "../image/image.h"
+#include "shmem.h"
 #include "../monitor/procfd.h"
 
 /* What the dump engine knows of one descriptor before its kind looks. */
@@ -30,6 +31,8 @@ struct file_dump_env {
 	struct arena *arena;
 	char *why;
 	size_t whylen;
+	Capcr__Files *files;     /* the tree's: shared memory objects */
+	struct shmem_table *shm;
 };
 
 /* What a kind's restore gets: it runs in the process being restored,
@@ -48,6 +51,7 @@ struct file_restore_env {
 	 * external capability may be re-attached to */
 	const unsigned char *inherited;
 	int ninherited;
+	const int *shmem_fd; /* the image's shared memory objects, made */
 };
 
 struct file_ops {

@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* memfd: name, contents and seals. */
+/*
+ * memfd descriptors.  The object (name, contents, seals) is kept once as a
+ * shared memory object (shmem.c), which the process's mappings of it name
+ * too; the descriptor is an open file description on it, restored by
+ * opening the restored object again, so descriptor and mappings stay one
+ * object.
+ */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -18,9 +23,6 @@ static int match(const struct file_dump_in *in)
 static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		Capcr__File *f)
 {
-	char name[64];
-	int seals = fcntl(in->copy, F_GET_SEALS);
-
 	/* "/memfd:NAME (deleted)" */
 	char n[256];
 	snprintf(n, sizeof(n), "%s", in->k->target + 7);
@@ -28,39 +30,29 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	if (d)
 		*d = 0;
 	f->path = arena_strdup(env->arena, n);
-	if (seals >= 0) {
-		f->has_seals = 1;
-		f->seals = (uint32_t)seals;
-	}
-	f->has_size = 1;
-	f->size = (uint64_t)in->st.st_size;
-	snprintf(name, sizeof(name), "memfd-%lu.img", (unsigned long)in->st.st_ino);
-	return files_save_contents(env, in->copy, name, f, 1);
+	int idx = shmem_dump(env->img, env->arena, env->files, env->shm,
+			     in->copy, n, env->why, env->whylen);
+	if (idx < 0)
+		return -1;
+	f->has_shmem = 1;
+	f->shmem = idx;
+	return 0;
 }
 
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
-	unsigned flags = MFD_CLOEXEC;
+	char path[64];
 	int fd;
 
-	/* Sealing must be allowed at creation; F_SEAL_SEAL alone means it
-	 * was not. */
-	if (f->has_seals && f->seals != F_SEAL_SEAL)
-		flags |= MFD_ALLOW_SEALING;
-	fd = memfd_create(f->path ? f->path : "", flags);
+	if (!f->has_shmem || !env->shmem_fd)
+		return FILE_FAIL(env, "memfd %s has no object in the image",
+				 f->path ? f->path : "");
+	snprintf(path, sizeof(path), "/proc/self/fd/%d",
+		 env->shmem_fd[f->shmem]);
+	fd = open(path, (int)(f->flags & O_ACCMODE) | O_CLOEXEC);
 	if (fd < 0)
-		return FILE_FAIL(env, "memfd_create: %s", strerror(errno));
-	if (ftruncate(fd, (off_t)f->size) < 0 ||
-	    files_load_contents(env, f, fd) < 0) {
-		close(fd);
-		return FILE_FAIL(env, "cannot refill memfd %s", f->path);
-	}
-	if (f->has_seals && f->seals && f->seals != F_SEAL_SEAL &&
-	    fcntl(fd, F_ADD_SEALS, f->seals) < 0) {
-		close(fd);
-		return FILE_FAIL(env, "cannot seal memfd %s: %s", f->path,
-				 strerror(errno));
-	}
+		return FILE_FAIL(env, "cannot open memfd %s again: %s",
+				 f->path ? f->path : "", strerror(errno));
 	return fd;
 }
 

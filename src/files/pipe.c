@@ -31,6 +31,11 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	f->pipe_id = (uint32_t)in->st.st_ino;
 	f->has_pipe_write_end = 1;
 	f->pipe_write_end = acc == O_WRONLY;
+	int size = fcntl(in->copy, F_GETPIPE_SZ);
+	if (size > 0) {
+		f->has_pipe_size = 1;
+		f->pipe_size = (uint32_t)size;
+	}
 	if (f->pipe_write_end)
 		return 0;
 	/* The read end carries the data. */
@@ -68,9 +73,12 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return FILE_FAIL(env, "pipe: %s", strerror(errno));
+	/* Its capacity first: it must hold the data, and the process may
+	 * count on it. */
+	if (f->has_pipe_size && fcntl(p[1], F_SETPIPE_SZ, (int)f->pipe_size) < 0)
+		return FILE_FAIL(env, "cannot give a pipe its capacity of %u "
+				      "bytes: %s", f->pipe_size, strerror(errno));
 	if (f->data_file) {
-		if (f->data_size > 65536)
-			fcntl(p[1], F_SETPIPE_SZ, (int)f->data_size);
 		int src = image_open_data(env->img, f->data_file);
 		char buf[65536];
 		ssize_t n;

@@ -194,11 +194,17 @@ static int keep(struct restore_ctx *c, int fd)
 /* Every open file description of the image, made once, here. */
 static int make_files(struct restore_tree *t, char *why, size_t wl)
 {
+	size_t nf = t->files->n_files;
+
+	if (shmem_restore_all(&t->img, t->files, &t->shmem_fd, why, wl) < 0)
+		return -1;
+	for (size_t i = 0; i < t->files->n_shmem; i++)
+		t->shmem_fd[i] = park(t, t->shmem_fd[i]);
 	struct file_restore_env env = { .img = &t->img, .why = why,
 					.whylen = wl,
 					.inherited = t->inherited,
-					.ninherited = t->ninherited };
-	size_t nf = t->files->n_files;
+					.ninherited = t->ninherited,
+					.shmem_fd = t->shmem_fd };
 
 	t->file_fd = calloc(nf + 1, sizeof(int));
 	if (!t->file_fd)
@@ -231,41 +237,6 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 			if (env.pipes[p].fd[e] >= 0)
 				close(env.pipes[p].fd[e]);
 	return 0;
-}
-
-/* Shared anonymous memory and memfd mappings come back as a memfd of the
- * same name, mapped shared; areas of one object share one memfd. */
-static int shmem_fd(struct restore_tree *t, size_t proc, size_t vi)
-{
-	const Capcr__Vma *v = t->procs[proc].mm->vmas[vi];
-	char name[256] = "capcr-shmem";
-	const char *p = v->path ? v->path : v->name;
-
-	if (v->has_ino && v->ino)
-		for (size_t i = 0; i <= proc; i++)
-			for (size_t j = 0; j < t->procs[i].mm->n_vmas; j++) {
-				const Capcr__Vma *w = t->procs[i].mm->vmas[j];
-				if ((i == proc && j >= vi) || !t->procs[i].svc.vma ||
-				    t->procs[i].svc.vma[j] < 0 ||
-				    w->kind != v->kind || !w->has_ino ||
-				    w->ino != v->ino)
-					continue;
-				return fcntl(t->procs[i].svc.vma[j],
-					     F_DUPFD_CLOEXEC, 0);
-			}
-	if (p && !strncmp(p, "/memfd:", 7)) {
-		snprintf(name, sizeof(name), "%s", p + 7);
-		char *d = strstr(name, " (deleted)");
-		if (d)
-			*d = 0;
-	}
-	int fd = memfd_create(name, MFD_CLOEXEC);
-	uint64_t size = (v->has_pgoff ? v->pgoff : 0) + (v->end - v->start);
-	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 static int open_services(struct restore_tree *t, size_t i)
@@ -304,9 +275,16 @@ static int open_services(struct restore_tree *t, size_t i)
 						    m->path, c->pid,
 						    strerror(errno));
 		} else if (m->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
-			fd = shmem_fd(t, i, v);
+			/* the one object, shared with every other mapping */
+			if (!m->has_shmem || m->shmem < 0 ||
+			    (size_t)m->shmem >= t->files->n_shmem)
+				return restore_fail(c, "the image has no object "
+						       "for shared memory at "
+						       "%#llx",
+						    (unsigned long long)m->start);
+			fd = fcntl(t->shmem_fd[m->shmem], F_DUPFD_CLOEXEC, 0);
 			if (fd < 0)
-				return restore_fail(c, "memfd: %s",
+				return restore_fail(c, "dup: %s",
 						    strerror(errno));
 		}
 		c->svc.vma[v] = fd < 0 ? -1 : keep(c, fd);
@@ -417,6 +395,11 @@ static void close_made(struct restore_tree *t)
 			close(t->file_fd[i]);
 	free(t->file_fd);
 	t->file_fd = NULL;
+	for (size_t i = 0; t->shmem_fd && i < t->files->n_shmem; i++)
+		if (t->shmem_fd[i] >= 0)
+			close(t->shmem_fd[i]);
+	free(t->shmem_fd);
+	t->shmem_fd = NULL;
 	for (size_t i = 0; i < t->nprocs; i++) {
 		for (unsigned k = 0; k < t->procs[i].svc.nkeep; k++)
 			close(t->procs[i].svc.keep[k]);
@@ -425,6 +408,36 @@ static void close_made(struct restore_tree *t)
 	if (t->status_wr >= 0)
 		close(t->status_wr);
 	t->status_wr = -1;
+}
+
+static void tree_free(struct restore_tree *t)
+{
+	close_made(t);
+	for (size_t i = 0; t->procs && i < t->nprocs; i++) {
+		struct restore_ctx *c = &t->procs[i];
+		if (c->task)
+			capcr__task__free_unpacked(c->task, NULL);
+		if (c->mm)
+			capcr__mm__free_unpacked(c->mm, NULL);
+		if (c->fdt)
+			capcr__fd_table__free_unpacked(c->fdt, NULL);
+		free(c->svc.vma);
+		free(c->threads);
+	}
+	free(t->procs);
+	t->procs = NULL;
+	if (t->files)
+		capcr__files__free_unpacked(t->files, NULL);
+	t->files = NULL;
+	if (t->inv)
+		capcr__inventory__free_unpacked(t->inv, NULL);
+	t->inv = NULL;
+	free(t->inherited);
+	t->inherited = NULL;
+	if (t->status_rd >= 0)
+		close(t->status_rd);
+	t->status_rd = -1;
+	image_close(&t->img);
 }
 
 static void usage_restore(FILE *out)
@@ -598,8 +611,7 @@ int cmd_restore(int argc, char **argv)
 			capcr_warn("cannot write pidfile %s: %s", pidfile,
 				   strerror(errno));
 	}
-	close(t.status_rd);
-	image_close(&t.img);
+	tree_free(&t);
 	if (detach)
 		return 0;
 	return supervise(have_pd ? &pd : NULL, root);
@@ -609,8 +621,6 @@ fail:
 		waitpid(root, NULL, 0);
 	capcr_err("restore from %s failed: %s", dir, why[0] ? why : "unknown "
 								   "error");
-	if (t.status_rd >= 0)
-		close(t.status_rd);
-	image_close(&t.img);
+	tree_free(&t);
 	return 1;
 }

@@ -43,6 +43,7 @@ struct restore_tree {
 	Capcr__Inventory *inv;
 	Capcr__Files *files;
 	int *file_fd;          /* per File: the object, made by capcr restore */
+	int *shmem_fd;         /* per Files.shmem: the object, made */
 	struct restore_ctx *procs; /* procs[0] is the root */
 	size_t nprocs;
 	int fd_base;           /* above every descriptor number of the image */

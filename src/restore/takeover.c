@@ -226,9 +226,9 @@ static int map_areas(struct restore_ctx *ctx)
 			flags |= MAP_ANONYMOUS;
 		else
 			off = (long)v->pgoff;
-		/* A shared anonymous area comes from a memfd (fd >= 0). */
+		/* A shared area maps its object, at its offset in it. */
 		if (v->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
-			off = 0;
+			off = (long)v->pgoff;
 			flags &= ~MAP_ANONYMOUS;
 		}
 		long r = sys(ctx, SYS_mmap, (long)v->start,
