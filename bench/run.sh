@@ -17,12 +17,14 @@
 # measure), and then prints no figures for that section.
 #
 # Knobs (environment), for quick or longer runs:
-#   BENCH_SECTIONS    sections to run, in order        (default: capinfo)
+#   BENCH_SECTIONS    sections to run, in order        (default: capinfo cr)
 #   BENCH_ROUNDS      processes per mode, interleaved  (default: 7)
 #   CAPINFO_PAIRS     open+close pairs per repetition  (default: 50000)
 #   CAPINFO_IPC_PAIRS the same under --capinfo=ipc     (default: 2000)
 #   CAPINFO_REPS      timed repetitions per process    (default: 3)
 #   CAPINFO_THREADS   threads in the multi phase       (default: 4)
+#   CR_SIZES_MIB      target sizes for section cr      (default: 64 256 1024)
+#   CR_ROUNDS         dump/restore rounds per size     (default: 5)
 set -eu
 
 BUILD=${1:-build}
@@ -34,7 +36,7 @@ BUILD=$(cd "$BUILD" && pwd)
 CAPCR=$BUILD/bin/capcr
 RUNTIME=$BUILD/lib/libcapcr.so
 
-SECTIONS=${BENCH_SECTIONS:-capinfo}
+SECTIONS=${BENCH_SECTIONS:-capinfo cr}
 ROUNDS=${BENCH_ROUNDS:-7}
 
 # Nothing from the caller's environment may turn a "not monitored" run into
@@ -226,6 +228,223 @@ section_capinfo() {
 	echo "aim: shm within 1.3x of none (single thread): ${shm_x}x, $shm_ok"
 	echo "aim: ipc at least 10x shm (single thread):    ${ipc_x}x, $ipc_ok"
 	echo "capinfo ns/op: none=$(int "$none_single") shm=$(int "$shm_single") ipc=$(int "$ipc_single")" >"$LAST"
+}
+
+# ---------------------------------------------------------------------------
+# Section cr: capcr dump and capcr restore of touched, incompressible
+# memory, next to bounds measured in the same run on the same machine.
+# ---------------------------------------------------------------------------
+
+# cr_cleanup: end the section's processes (by PID) and remove its image.
+CR_PIDS=""
+CR_IMG=""
+CR_MOUNT=""
+cr_cleanup() {
+	for p in $CR_PIDS; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
+	for p in $CR_PIDS; do
+		wait "$p" 2>/dev/null || true
+	done
+	CR_PIDS=""
+	[ -n "$CR_MOUNT" ] && umount "$CR_MOUNT" 2>/dev/null
+	[ -n "$CR_IMG" ] && rm -rf "$CR_IMG"
+	CR_IMG=""
+	CR_MOUNT=""
+}
+
+# cr_fail MSG: the section cannot measure.
+cr_fail() {
+	progress "
+"
+	cr_cleanup
+	fail "cr: $*"
+}
+
+now_ns() {
+	date +%s%N
+}
+
+# gbps BYTES SECONDS: 10^9 bytes per second, two decimals.
+gbps() {
+	awk -v b="$1" -v s="$2" 'BEGIN { printf "%.2f", (s > 0) ? b / s / 1e9 : 0 }'
+}
+
+# stats3 FILE: "median min max" of the numbers in FILE, six decimals.
+stats3() {
+	sort -g "$1" | awk '{ v[NR] = $1 }
+		END {
+			if (NR == 0) { print "0 0 0"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.6f %.6f %.6f\n", m, v[1], v[NR]
+		}'
+}
+
+# cr_wait_for FILE REGEX SECONDS [PID]: until FILE has a line matching
+# REGEX; fails after SECONDS, or at once if PID is given and has ended.
+cr_wait_for() {
+	i=0
+	while ! grep -Eq -- "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -le $(($3 * 50)) ] || return 1
+		if [ -n "${4:-}" ] && ! kill -0 "$4" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.02
+	done
+}
+
+section_cr() {
+	prog=$BUILD/bench/cr
+	[ -x "$prog" ] || fail "$prog missing; run make first"
+	sizes=${CR_SIZES_MIB:-64 256 1024}
+	rounds=${CR_ROUNDS:-5}
+	[ "$rounds" -ge 1 ] 2>/dev/null || fail "CR_ROUNDS must be at least 1"
+	d=$TMP/cr
+	mkdir -p "$d"
+	trap 'cr_cleanup; rm -rf "$TMP"' EXIT
+
+	# The image goes to tmpfs, so the figures are capcr's, not a disk's.
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+		CR_IMG=$(mktemp -d /dev/shm/capcr-bench.XXXXXX); then
+		where="/dev/shm (tmpfs)"
+	else
+		CR_IMG=$d/tmpfs
+		mkdir -p "$CR_IMG"
+		mount -t tmpfs -o size=90% capcr-bench "$CR_IMG" ||
+			cr_fail "no tmpfs for the image: /dev/shm is not one and mounting one failed"
+		CR_MOUNT=$CR_IMG
+		where="a tmpfs mounted at $CR_IMG"
+	fi
+	thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || true)
+
+	echo
+	echo "== cr: capcr dump and capcr restore of touched, incompressible memory =="
+	echo "   target: bench/cr fill, N MiB of private anonymous memory filled with"
+	echo "   pseudo-random data, then waiting; image on $where"
+	echo "   dump: wall time of capcr dump (seize, read, write, commit, kill);"
+	echo "   frozen: how long the target was stopped (capcr -v); restore: capcr -v's"
+	echo "   time from reading the image to the process running; each restore is"
+	echo "   checked (the restored target re-reads all its memory) before it counts."
+	echo "   $rounds rounds per size, medians; GB/s = 10^9 bytes/s; transparent huge pages: ${thp:-?}"
+	echo "   bounds, same run, medians of $rounds: /proc/PID/mem = pread of the target's"
+	echo "   area in 16 MiB blocks; memcpy = between two touched buffers; first touch ="
+	echo "   faulting in fresh anonymous memory, one write per 4 KiB page; tmpfs write ="
+	echo "   writing as many bytes into a new file next to the image (16 MiB writes)"
+	progress "cr: measuring"
+
+	: >"$d/rows"
+	for mib in $sizes; do
+		bytes=$((mib * 1048576))
+		# Room for the target, its image, and the bounds' two buffers.
+		avail=$(awk '/^MemAvailable:/ { printf "%.0f\n", $2 * 1024 }' /proc/meminfo)
+		room=$(df -k "$CR_IMG" | awk 'NR == 2 { printf "%.0f\n", $4 * 1024 }')
+		if [ "$avail" -lt $((bytes * 4)) ] || [ "$room" -lt $((bytes + 16777216)) ]; then
+			echo "$mib skipped" >>"$d/rows"
+			continue
+		fi
+		progress " ${mib}MiB"
+		out=$d/fill.$mib.out
+		"$prog" fill "$mib" >"$out" 2>"$d/fill.$mib.err" </dev/null &
+		holder=$!
+		pid=$holder
+		CR_PIDS="$pid"
+		cr_wait_for "$out" '^ready ' 120 "$pid" ||
+			cr_fail "bench/cr fill $mib did not get ready: $(cat "$d/fill.$mib.err")"
+		addr=$(sed -n 's/^ready .*addr=\([0-9a-fx]*\).*/\1/p' "$out")
+		"$prog" bounds -r "$rounds" -w "$CR_IMG" "$pid" "$addr" "$bytes" >"$d/bounds.$mib" \
+			2>"$d/bounds.$mib.err" ||
+			cr_fail "bench/cr bounds failed: $(cat "$d/bounds.$mib.err")"
+		: >"$d/dump.$mib"
+		: >"$d/frozen.$mib"
+		: >"$d/restore.$mib"
+		r=1
+		while [ "$r" -le "$rounds" ]; do
+			img=$CR_IMG/img.$mib.$r
+			mkdir "$img"
+			log=$d/dump.$mib.$r.log
+			t0=$(now_ns)
+			"$CAPCR" -v dump -t "$pid" -D "$img" >"$log" 2>&1 </dev/null ||
+				cr_fail "capcr dump of $mib MiB failed: $(cat "$log")"
+			t1=$(now_ns)
+			wait "$holder" 2>/dev/null || true
+			frozen=$(sed -n 's/.*frozen \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1)
+			[ -n "$frozen" ] || cr_fail "capcr -v dump printed no 'frozen N ms': $(cat "$log")"
+			awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", (b - a) / 1e9 }' >>"$d/dump.$mib"
+			echo "$frozen" >>"$d/frozen.$mib"
+
+			log=$d/restore.$mib.$r.log
+			"$CAPCR" -v restore -D "$img" >"$log" 2>&1 </dev/null &
+			holder=$!
+			CR_PIDS="$pid $holder"
+			cr_wait_for "$log" 'restored .* in [0-9.]+ ms' 120 "$holder" ||
+				cr_fail "capcr restore of $mib MiB failed: $(cat "$log")"
+			ms=$(sed -n 's/.*restored .* in \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1)
+			[ -n "$ms" ] || cr_fail "capcr -v restore printed no time: $(cat "$log")"
+			awk -v m="$ms" 'BEGIN { printf "%.6f\n", m / 1e3 }' >>"$d/restore.$mib"
+
+			# The restored process checks all its memory.
+			n=$(grep -c '^check ' "$out" || true)
+			kill -USR1 "$pid"
+			i=0
+			while [ "$(grep -c '^check ' "$out" || true)" -le "$n" ]; do
+				i=$((i + 1))
+				[ "$i" -le 3000 ] && kill -0 "$pid" 2>/dev/null ||
+					cr_fail "the restored $mib MiB target did not answer its check"
+				sleep 0.02
+			done
+			tail -n 1 "$out" | grep -q ' ok$' ||
+				cr_fail "the restored $mib MiB target's memory is wrong: $(tail -n 1 "$out")"
+			rm -rf "$img"
+			r=$((r + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$holder" 2>/dev/null || true
+		CR_PIDS=""
+		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib")" >>"$d/rows"
+	done
+	progress "
+"
+	trap 'rm -rf "$TMP"' EXIT
+	cr_cleanup
+
+	echo
+	fmt='%-8s | %6s %5s %11s %6s %9s | %6s %5s %11s | %12s %12s %12s %12s\n'
+	printf '%-8s | %-41s | %-24s | %s\n' "" "capcr dump" "capcr restore" \
+		"bounds, GB/s (seconds)"
+	printf "$fmt" "size" "s" "GB/s" "range s" "frozen" "range" "s" "GB/s" "range s" \
+		"/proc/PID/mem" "memcpy" "first touch" "tmpfs write"
+	printf "$fmt" "" "" "" "" "ms" "ms" "" "" "" "" "" "" ""
+	summary=""
+	while read -r mib dump dlo dhi frozen flo fhi rest rlo rhi pm mc tt wr; do
+		if [ "$dump" = skipped ]; then
+			printf '%-8s | skipped: not enough free memory or tmpfs space\n' "$mib MiB"
+			continue
+		fi
+		bytes=$((mib * 1048576))
+		label="$mib MiB"
+		[ "$mib" -ge 1024 ] && [ $((mib % 1024)) -eq 0 ] && label="$((mib / 1024)) GiB"
+		bound() { printf '%s (%.3f)' "$(gbps "$bytes" "$1")" "$1"; }
+		printf "$fmt" "$label" \
+			"$(printf '%.3f' "$dump")" "$(gbps "$bytes" "$dump")" \
+			"$(printf '%.3f-%.3f' "$dlo" "$dhi")" \
+			"$(printf '%.0f' "$frozen")" "$(printf '%.0f-%.0f' "$flo" "$fhi")" \
+			"$(printf '%.3f' "$rest")" "$(gbps "$bytes" "$rest")" \
+			"$(printf '%.3f-%.3f' "$rlo" "$rhi")" \
+			"$(bound "$pm")" "$(bound "$mc")" "$(bound "$tt")" "$(bound "$wr")"
+		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
+		last="$pm $mc $tt $wr $dump $rest"
+	done <"$d/rows"
+	if [ -n "$summary" ]; then
+		set -- $last
+		echo
+		echo "largest size, time of the bound / time of capcr (1.00 = as fast as the bound):"
+		echo "  dump:    $(ratio "$1" "$5") of the /proc/PID/mem read alone;" \
+			"$(awk -v a="$1" -v b="$4" -v c="$5" 'BEGIN { printf "%.2f", (c > 0) ? (a + b) / c : 0 }') of read + tmpfs write"
+		echo "  restore: $(ratio "$3" "$6") of first touch alone;" \
+			"$(awk -v a="$3" -v b="$2" -v c="$6" 'BEGIN { printf "%.2f", (c > 0) ? (a + b) / c : 0 }') of first touch + memcpy"
+		echo "cr: $summary" >>"$SUMMARY"
+	fi
 }
 
 echo "capcr benchmarks ($BUILD)"

@@ -167,7 +167,7 @@ struct capcr_cap_entry {
 	int64_t arg[2];       /*  48: kind-specific: eventfd initval,
 				      timerfd clock, pidfd pid, ... */
 	uint32_t state;       /*  64: enum capcr_entry_state */
-	uint32_t slot;        /*  68: runtime-private: region index + 1 */
+	uint32_t reserved;    /*  68: zero */
 	uint32_t local_len;   /*  72: bytes used in local_addr */
 	uint32_t peer_len;    /*  76: bytes used in peer_addr */
 	uint8_t local_addr[CAPCR_ADDR_MAX]; /*  80: bind() address */

@@ -565,10 +565,29 @@ fail:
 		release_all(&t.procs[i]);
 	}
 	remove_partial(&t.img);
-	capcr_err("dump of process %ld failed: %s; the process%s go%s on "
-		  "untouched",
-		  pid, why[0] ? why : "unknown error",
-		  t.nprocs > 1 ? "es" : "", t.nprocs > 1 ? "" : "es");
+	/* Say what became of them: a process that died meanwhile is what
+	 * made the dump fail, and goes on nowhere. */
+	size_t gone = 0;
+	for (size_t i = 0; i < t.nprocs; i++) {
+		struct pollfd pf = { .fd = t.procs[i].pidfd, .events = POLLIN };
+		char st = proc_state(t.procs[i].pid, NULL);
+		/* A process killed meanwhile may still be on its way out. */
+		if (!st || st == 'Z' || st == 'X' ||
+		    (pf.fd >= 0 && poll(&pf, 1, 200) > 0))
+			gone++;
+	}
+	if (gone)
+		capcr_err("dump of process %ld failed: %s; %s exited or was "
+			  "killed during the dump%s",
+			  pid, why[0] ? why : "unknown error",
+			  gone == t.nprocs ? (t.nprocs > 1 ? "they" : "it")
+					   : "some of the processes",
+			  gone == t.nprocs ? "" : "; the others go on untouched");
+	else
+		capcr_err("dump of process %ld failed: %s; the process%s go%s "
+			  "on untouched",
+			  pid, why[0] ? why : "unknown error",
+			  t.nprocs > 1 ? "es" : "", t.nprocs > 1 ? "" : "es");
 out:
 	for (size_t i = 0; i < t.nprocs; i++) {
 		if (t.procs[i].memfd >= 0)

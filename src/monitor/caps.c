@@ -185,6 +185,17 @@ static void json_row(struct json *j, const struct row *w)
 	json_obj_close(j);
 }
 
+/* Names come from the target and the file system: a control character in
+ * one must not reach the terminal as itself. */
+static void print_escaped(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			printf("\\x%02x", *p);
+		else
+			putchar(*p);
+}
+
 static void plain_row(const struct row *w)
 {
 	const struct capcr_cap_entry *e = row_entry(w);
@@ -206,9 +217,11 @@ static void plain_row(const struct row *w)
 	if (w->k && strcmp(what, w->k->target))
 		snprintf(what + strlen(what), sizeof(what) - strlen(what),
 			 "%s[%s]", *what ? "  " : "", w->k->target);
-	printf("%4d  %-8s  %-14s  %-3s  %-3s  %-10s  %s\n", w->fd,
+	printf("%4d  %-8s  %-14s  %-3s  %-3s  %-10s  ", w->fd,
 	       capcr_kind_name(row_kind(w)), badge, w->r ? "yes" : "no",
-	       w->k ? "yes" : "no", e ? origin_name(e->origin) : "-", what);
+	       w->k ? "yes" : "no", e ? origin_name(e->origin) : "-");
+	print_escaped(what);
+	putchar('\n');
 }
 
 static void usage_caps(FILE *out)
@@ -251,6 +264,7 @@ int cmd_caps(int argc, char **argv)
 	}
 
 	struct kfd *k = NULL;
+	char path0[64];
 	int nk = procfd_list((pid_t)pid, &k);
 	if (nk < 0) {
 		int e = errno;
@@ -265,6 +279,25 @@ int cmd_caps(int argc, char **argv)
 		return 1;
 	}
 
+	char state = 0;
+	snprintf(path0, sizeof(path0), "/proc/%ld/stat", pid);
+	FILE *sf = fopen(path0, "re");
+	if (sf) {
+		char buf[512];
+		if (fgets(buf, sizeof(buf), sf)) {
+			char *p = strrchr(buf, ')');
+			state = p && p[1] == ' ' ? p[2] : 0;
+		}
+		fclose(sf);
+	}
+	if (state == 'Z' || state == 'X') {
+		capcr_err("process %ld has exited (a zombie, not yet reaped by "
+			  "its parent): it holds no capabilities any more",
+			  pid);
+		free(k);
+		return 1;
+	}
+
 	struct region_snapshot s;
 	region_snapshot((pid_t)pid, CAPS_DEADLINE_MS, &s);
 	if (s.found && !s.valid)
@@ -273,6 +306,15 @@ int cmd_caps(int argc, char **argv)
 			   pid, s.problem);
 	else if (s.valid && s.problem[0])
 		capcr_warn("PID %ld: %s", pid, s.problem);
+	unsigned unreadable = 0;
+	for (unsigned i = 0; s.valid && i < s.ncaps; i++)
+		unreadable += !s.caps[i].have_entry;
+	if (unreadable)
+		capcr_warn("PID %ld: %u region entr%s point%s outside the "
+			   "process's memory or at no valid cap-map entry; "
+			   "their badges and provenance are unknown",
+			   pid, unreadable, unreadable == 1 ? "y" : "ies",
+			   unreadable == 1 ? "s" : "");
 	if (s.valid && (s.header.flags & (CAPCR_CAPINFO_F_OVERFLOW |
 					  CAPCR_CAPINFO_F_LOST)))
 		capcr_warn("PID %ld: the region is incomplete (%s)", pid,
@@ -322,7 +364,9 @@ int cmd_caps(int argc, char **argv)
 		json_obj_close(&j);
 		json_end(&j);
 	} else {
-		printf("PID %ld (%s): %s\n", pid, comm,
+		printf("PID %ld (", pid);
+		print_escaped(comm);
+		printf("): %s\n",
 		       s.valid ? (s.via_ipc ? "monitored, region held by the "
 					      "monitor (ipc)"
 					    : "monitored, shared region")

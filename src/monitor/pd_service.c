@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -61,10 +62,21 @@ static void session_close(struct pd_service *s, unsigned i)
 	s->sess[i] = s->sess[--s->nsess];
 }
 
+static void pending_drop(struct pd_service *s, unsigned i, int close_it)
+{
+	if (close_it)
+		close(s->pend[i].fd);
+	s->pend[i] = s->pend[--s->npend];
+}
+
 void pd_service_stop(struct pd_service *s)
 {
 	while (s->nsess)
 		session_close(s, s->nsess - 1);
+	while (s->npend)
+		pending_drop(s, s->npend - 1, 1);
+	free(s->pend);
+	s->pend = NULL;
 	free(s->sess);
 	s->sess = NULL;
 	if (s->listen_fd >= 0)
@@ -229,32 +241,67 @@ static void query(struct pd_service *s, int fd, const struct ucred *cr,
 	reply(fd, -ESRCH, 0, 0, -1);
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void accept_one(struct pd_service *s)
 {
-	struct capcr_pd_request rq;
 	struct ucred cr;
 	socklen_t cl = sizeof(cr);
-	struct timeval tv = { 0, 200 * 1000 };
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	int fd = accept4(s->listen_fd, NULL, NULL,
+			 SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 	if (fd < 0)
 		return;
-	/* A process that connects and never asks must not stall us. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 ||
-	    recv(fd, &rq, sizeof(rq), 0) != sizeof(rq) ||
-	    rq.magic != CAPCR_PD_MAGIC) {
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0) {
 		close(fd);
 		return;
 	}
-	if (rq.op == CAPCR_PD_CAP_SPACE_INFO) {
-		cap_space_info(s, fd, cr.pid);
+	/* A flood of silent connections costs the oldest of them. */
+	if (s->npend >= 256)
+		pending_drop(s, 0, 1);
+	void *n = realloc(s->pend, (s->npend + 1) * sizeof(*s->pend));
+	if (!n) {
+		close(fd);
 		return;
 	}
-	if (rq.op == CAPCR_PD_QUERY)
-		query(s, fd, &cr, rq.pid);
-	close(fd);
+	s->pend = n;
+	s->pend[s->npend++] = (struct pd_pending){ fd, cr.pid, cr.uid,
+						   now_ms() + 1000 };
+}
+
+/* The first request of a connection, once it has come. */
+static void pending_io(struct pd_service *s, unsigned i)
+{
+	struct capcr_pd_request rq;
+	struct pd_pending p = s->pend[i];
+	ssize_t r = recv(p.fd, &rq, sizeof(rq), MSG_DONTWAIT);
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	pending_drop(s, i, 0);
+	if (r != sizeof(rq) || rq.magic != CAPCR_PD_MAGIC) {
+		close(p.fd);
+		return;
+	}
+	if (rq.op == CAPCR_PD_CAP_SPACE_INFO) {
+		cap_space_info(s, p.fd, p.pid);
+		return;
+	}
+	if (rq.op == CAPCR_PD_QUERY) {
+		struct ucred cr = { p.pid, p.uid, 0 };
+		query(s, p.fd, &cr, rq.pid);
+	}
+	close(p.fd);
+}
+
+int pd_service_timeout(const struct pd_service *s)
+{
+	return s->npend ? 250 : -1;
 }
 
 unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
@@ -266,6 +313,8 @@ unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
 		p[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
 	for (unsigned i = 0; i < s->nsess && n < max; i++)
 		p[n++] = (struct pollfd){ .fd = s->sess[i].fd, .events = POLLIN };
+	for (unsigned i = 0; i < s->npend && n < max; i++)
+		p[n++] = (struct pollfd){ .fd = s->pend[i].fd, .events = POLLIN };
 	return n;
 }
 
@@ -293,16 +342,27 @@ static void session_io(struct pd_service *s, unsigned i)
 void pd_service_handle(struct pd_service *s, const struct pollfd *p,
 		       unsigned n)
 {
-	/* Sessions first, from the back: closing one moves the last. */
+	/* Sessions and pending connections first, from the back: closing
+	 * one moves the last. */
 	for (unsigned k = n; k-- > 1;) {
+		int found = 0;
 		if (!p[k].revents)
 			continue;
-		for (unsigned i = 0; i < s->nsess; i++)
+		for (unsigned i = 0; i < s->nsess && !found; i++)
 			if (s->sess[i].fd == p[k].fd) {
 				session_io(s, i);
-				break;
+				found = 1;
+			}
+		for (unsigned i = 0; i < s->npend && !found; i++)
+			if (s->pend[i].fd == p[k].fd) {
+				pending_io(s, i);
+				found = 1;
 			}
 	}
+	int64_t now = now_ms();
+	for (unsigned i = s->npend; i-- > 0;)
+		if (s->pend[i].deadline_ms <= now)
+			pending_drop(s, i, 1); /* it never asked */
 	if (n && p[0].revents & POLLIN)
 		for (int i = 0; i < 64; i++) { /* a burst of forks */
 			struct pollfd q = { .fd = s->listen_fd, .events = POLLIN };

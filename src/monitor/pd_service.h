@@ -24,6 +24,15 @@ struct pd_service {
 	uint64_t next_serial;
 	struct pd_session *sess;
 	unsigned nsess;
+	/* connections that have not asked anything yet: each waits in the
+	 * poll set with a deadline, so a silent one never holds up another */
+	struct pd_pending {
+		int fd;
+		pid_t pid;
+		uid_t uid;
+		int64_t deadline_ms;
+	} *pend;
+	unsigned npend;
 	uint64_t served; /* regions handed out */
 };
 
@@ -35,6 +44,8 @@ void pd_service_stop(struct pd_service *s);
  * returns how many. */
 unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
 			    unsigned max);
+/* How long poll may sleep: -1, or until the next pending deadline. */
+int pd_service_timeout(const struct pd_service *s);
 /* Handle whatever poll reported on the fds from pd_service_pollfds. */
 void pd_service_handle(struct pd_service *s, const struct pollfd *p,
 		       unsigned n);

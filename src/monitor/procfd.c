@@ -126,7 +126,8 @@ int procfd_list(pid_t pid, struct kfd **out)
 	if (dfd_info >= 0)
 		close(dfd_info);
 	closedir(d);
-	qsort(v, (size_t)n, sizeof(*v), by_fd);
+	if (n > 1)
+		qsort(v, (size_t)n, sizeof(*v), by_fd);
 	*out = v;
 	return n;
 }

@@ -303,10 +303,12 @@ void region_snapshot(pid_t pid, int deadline_ms, struct region_snapshot *s)
 		struct capcr_capinfo_header h1, h2;
 		if (attempt && now_ms() >= deadline) {
 			snprintf(s->problem, sizeof(s->problem),
-				 "region stayed mid-update (sequence %" PRIu64
-				 ") for %d ms: the target may be stopped or "
-				 "have died inside an update",
-				 s->header.seq, deadline_ms);
+				 "region did not hold still for %d ms (sequence "
+				 "%" PRIu64 "%s): the target may be stopped or "
+				 "have died inside an update, or be updating "
+				 "without pause",
+				 deadline_ms, s->header.seq,
+				 s->header.seq & 1 ? ", mid-update" : "");
 			goto out;
 		}
 		if (attempt)

@@ -36,7 +36,7 @@ int supervise(struct pd_service *pd, pid_t child)
 		struct pollfd p[1 + 1024];
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		unsigned n = pd ? pd_service_pollfds(pd, p + 1, 1024) : 0;
-		if (poll(p, n + 1, -1) < 0) {
+		if (poll(p, n + 1, pd ? pd_service_timeout(pd) : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			capcr_err("poll: %s", strerror(errno));

@@ -126,7 +126,7 @@ static int map_region(int memfd)
 static void mark_unseen(struct capcr_cap_entry *e, void *arg)
 {
 	(void)arg;
-	e->slot = 0;
+	*rt_slot_of(e->kcap) = 0;
 	e->state &= ~(1u << 31);
 }
 
@@ -177,7 +177,7 @@ static void enter_held_descriptors(void)
 static void publish_one(struct capcr_cap_entry *e, void *arg)
 {
 	(void)arg;
-	rt_publish_locked(e->kcap);
+	rt_sync_locked(e->kcap);
 }
 
 static int attach(void)
@@ -210,16 +210,11 @@ static int attach(void)
 	rt_att->badge_next = 0;
 	rt_att->pid = (int)RT_SYS0(SYS_getpid);
 	enter_held_descriptors();
-	rt_lock();
-	if (rt_att->region)
-		rt_att->region->seq++;
+	rt_modify_begin();
 	rt_capmap_each(publish_one, NULL);
-	if (rt_att->region) {
+	if (rt_att->region)
 		rt_att->region->flags |= CAPCR_CAPINFO_F_COMPLETE;
-		__atomic_store_n(&rt_att->region->seq, rt_att->region->seq + 1,
-				 __ATOMIC_RELEASE);
-	}
-	rt_unlock();
+	rt_modify_end();
 	rt_att->mode = mode;
 	return 1;
 }

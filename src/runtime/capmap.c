@@ -20,6 +20,11 @@
 #define RT_CHUNK 64 /* entries per chunk: 32 KiB */
 #define RT_FD_LIMIT (1 << 20)
 #define RT_DIR_SIZE (RT_FD_LIMIT / RT_CHUNK)
+/* Each chunk: the entries, then each one's region index + 1 (0: not in
+ * the region), kept apart so that rewriting an entry never touches the
+ * index, which only the lock holder changes. */
+#define RT_CHUNK_BYTES                                                       \
+	(RT_CHUNK * sizeof(struct capcr_cap_entry) + RT_CHUNK * sizeof(uint32_t))
 
 static struct capcr_cap_entry *rt_dir[RT_DIR_SIZE];
 
@@ -36,7 +41,7 @@ struct capcr_cap_entry *rt_entry(int fd, int create)
 		return &chunk[fd % RT_CHUNK];
 	if (!create)
 		return NULL;
-	long p = RT_SYS6(SYS_mmap, 0, RT_CHUNK * sizeof(*chunk),
+	long p = RT_SYS6(SYS_mmap, 0, RT_CHUNK_BYTES,
 			 PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
 	if (p < 0 && p > -4096)
@@ -44,10 +49,20 @@ struct capcr_cap_entry *rt_entry(int fd, int create)
 	fresh = (struct capcr_cap_entry *)p;
 	if (!__atomic_compare_exchange_n(&rt_dir[idx], &chunk, fresh, 0,
 					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		RT_SYS2(SYS_munmap, fresh, RT_CHUNK * sizeof(*chunk));
+		RT_SYS2(SYS_munmap, fresh, RT_CHUNK_BYTES);
 		fresh = chunk;
 	}
 	return &fresh[fd % RT_CHUNK];
+}
+
+uint32_t *rt_slot_of(int fd)
+{
+	struct capcr_cap_entry *c;
+
+	if (fd < 0 || fd >= RT_FD_LIMIT ||
+	    !(c = __atomic_load_n(&rt_dir[fd / RT_CHUNK], __ATOMIC_ACQUIRE)))
+		return NULL;
+	return (uint32_t *)(c + RT_CHUNK) + fd % RT_CHUNK;
 }
 
 /*
@@ -79,7 +94,7 @@ static void clear_one(struct capcr_cap_entry *e, void *arg)
 {
 	(void)arg;
 	e->badge = 0;
-	e->slot = 0;
+	*rt_slot_of(e->kcap) = 0;
 }
 
 void rt_capmap_clear_all(void)

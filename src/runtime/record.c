@@ -21,8 +21,10 @@ struct capcr_cap_entry *rt_new(int fd, int kind, int origin)
 
 	if (!e)
 		return NULL;
-	if (e->badge) /* stale: closed behind our back (raw syscall) */
-		rt_unpublish(fd);
+	/* A badge here is stale (closed behind our back, or in a signal
+	 * handler whose report is queued): the entry is dead from now on,
+	 * and the report of the new one brings the region in line. */
+	__atomic_store_n(&e->badge, 0, __ATOMIC_RELEASE);
 	/* The badge stays 0 while the rest is written; it goes in last. */
 	memset((char *)e + sizeof(e->badge), 0, sizeof(*e) - sizeof(e->badge));
 	e->kcap = fd;
@@ -73,7 +75,6 @@ void rt_dup(int oldfd, int newfd, int cloexec)
 		memcpy((char *)e + 16, (char *)old + 16, sizeof(*e) - 16);
 		e->kcap = newfd;
 		e->origin = CAPCR_ORIGIN_DUP;
-		e->slot = 0;
 		e->state &= ~CAPCR_ENTRY_STDIO;
 		e->peer_badge = old->peer_badge;
 	} else {

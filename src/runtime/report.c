@@ -27,7 +27,6 @@
 #include "rt.h"
 
 #define RT_DEFER_MAX 16
-#define RT_DEFER_REMOVE 0x80000000u
 
 static __thread int rt_in_critical RT_TLS;
 static __thread unsigned rt_ndefer RT_TLS;
@@ -75,8 +74,8 @@ static void seq_end(void)
 	struct capcr_capinfo_header *h = rt_att->region;
 
 	if (h) {
-		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
 		h->updates++;
+		__atomic_store_n(&h->seq, h->seq + 1, __ATOMIC_RELEASE);
 	}
 }
 
@@ -109,118 +108,149 @@ static int ipc_call(uint16_t op, int fd, const struct capcr_cap_entry *e)
 	return n == sizeof(rp) && rp.status == 0 ? 0 : -1;
 }
 
-/* Both with the lock held. */
-int rt_publish_locked(int fd)
+/* Take the array's element idx out, moving the last into its place. */
+static void remove_slot(uint32_t idx)
+{
+	struct capcr_capinfo_header *h = rt_att->region;
+	uint32_t last = h->count - 1;
+
+	if (idx != last) {
+		rt_att->slots[idx] = rt_att->slots[last];
+		uint32_t *moved = rt_slot_of(rt_att->slots[idx].kcap);
+		if (moved)
+			*moved = idx + 1;
+	}
+	h->count--;
+}
+
+/*
+ * Make the region (or the monitor's copy, in ipc mode) agree with the cap
+ * map for fd: fd is reported exactly when its entry has a badge.  It looks
+ * only at the state now, not at what happened, so a change queued by a
+ * signal handler may be applied late, twice, or after later ones, and the
+ * result is the same.  Lock held.
+ */
+void rt_sync_locked(int fd)
 {
 	struct capcr_capinfo_header *h = rt_att->region;
 	struct capcr_cap_entry *e = rt_entry(fd, 0);
+	uint32_t *slot = rt_slot_of(fd);
+	int live;
 
-	if (!e || !e->badge || e->slot)
-		return 0;
+	if (!e || !slot)
+		return;
+	live = __atomic_load_n(&e->badge, __ATOMIC_ACQUIRE) && e->kcap == fd;
 	if (!h) {
-		if (ipc_call(CAPCR_PD_INSERT, fd, e) == 0)
-			e->slot = 1;
-		return 0;
+		/* ipc: the monitor holds kcap and badge; refresh both. */
+		if (*slot)
+			ipc_call(CAPCR_PD_REMOVE, fd, e);
+		*slot = live && ipc_call(CAPCR_PD_INSERT, fd, e) == 0;
+		return;
+	}
+	if (*slot && (*slot > h->count || rt_att->slots[*slot - 1].kcap != fd))
+		*slot = 0; /* not ours any more: never trust a stale index */
+	if (!live) {
+		if (*slot)
+			remove_slot(*slot - 1);
+		*slot = 0;
+		return;
+	}
+	if (*slot) {
+		rt_att->slots[*slot - 1].kind = e->kind; /* kind may change */
+		return;
 	}
 	if (h->count >= h->capacity) {
 		__atomic_or_fetch(&h->flags, CAPCR_CAPINFO_F_OVERFLOW,
 				  __ATOMIC_RELAXED);
-		return -1;
+		return;
 	}
 	struct capcr_cap_info *ci = &rt_att->slots[h->count];
 	ci->kcap = fd;
 	ci->kind = e->kind;
 	ci->reserved = 0;
 	ci->badge_ptr = (uintptr_t)&e->badge;
-	e->slot = h->count + 1;
+	*slot = h->count + 1;
 	h->count++;
-	return 0;
 }
 
-static void unpublish_locked(int fd)
-{
-	struct capcr_capinfo_header *h = rt_att->region;
-	struct capcr_cap_entry *e = rt_entry(fd, 0);
-
-	if (!e)
-		return;
-	if (e->slot && !h) {
-		ipc_call(CAPCR_PD_REMOVE, fd, e);
-	} else if (e->slot && e->slot <= h->count) {
-		uint32_t idx = e->slot - 1, last = h->count - 1;
-		if (idx != last) {
-			struct capcr_cap_info *moved = &rt_att->slots[last];
-			struct capcr_cap_entry *me = rt_entry(moved->kcap, 0);
-			rt_att->slots[idx] = *moved;
-			if (me)
-				me->slot = idx + 1;
-		}
-		h->count--;
-	}
-	e->slot = 0;
-	e->badge = 0;
-}
-
-static void apply(uint32_t op)
-{
-	if (op & RT_DEFER_REMOVE)
-		unpublish_locked((int)(op & ~RT_DEFER_REMOVE));
-	else
-		rt_publish_locked((int)op);
-}
-
+/* Apply what handlers queued.  A handler that queues while we drain makes
+ * the final compare-and-swap fail, and everything is synced again, which
+ * is harmless: syncing is idempotent. */
 static void drain_deferred_locked(void)
 {
-	/* Handlers may add while we drain: re-read the count each time. */
-	for (unsigned i = 0; i < __atomic_load_n(&rt_ndefer, __ATOMIC_RELAXED);
-	     i++)
-		apply(rt_defer[i]);
-	rt_ndefer = 0;
+	unsigned n;
+
+	do {
+		n = __atomic_load_n(&rt_ndefer, __ATOMIC_ACQUIRE);
+		for (unsigned i = 0; i < n && i < RT_DEFER_MAX; i++)
+			rt_sync_locked((int)rt_defer[i]);
+	} while (!__atomic_compare_exchange_n(&rt_ndefer, &n, 0, 0,
+					      __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
 }
 
-static void change(uint32_t op)
+static void enter_critical(void)
 {
-	if (RT_UNLIKELY(rt_in_critical)) {
-		unsigned n = __atomic_fetch_add(&rt_ndefer, 1, __ATOMIC_RELAXED);
-		if (n < RT_DEFER_MAX) {
-			rt_defer[n] = op;
-		} else if (rt_att->region) {
-			__atomic_or_fetch(&rt_att->region->flags,
-					  CAPCR_CAPINFO_F_LOST, __ATOMIC_RELAXED);
-		}
-		return;
-	}
 	__atomic_store_n(&rt_in_critical, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	rt_lock();
 	seq_begin();
-	apply(op);
-	if (RT_UNLIKELY(rt_ndefer))
+}
+
+static void leave_critical(void)
+{
+	if (RT_UNLIKELY(__atomic_load_n(&rt_ndefer, __ATOMIC_RELAXED)))
 		drain_deferred_locked();
 	seq_end();
 	rt_unlock();
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	__atomic_store_n(&rt_in_critical, 0, __ATOMIC_RELAXED);
 	/* A handler may have queued between the drain and here. */
-	if (RT_UNLIKELY(rt_ndefer)) {
-		rt_in_critical = 1;
+	if (RT_UNLIKELY(__atomic_load_n(&rt_ndefer, __ATOMIC_RELAXED))) {
+		__atomic_store_n(&rt_in_critical, 1, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		rt_lock();
 		seq_begin();
 		drain_deferred_locked();
 		seq_end();
 		rt_unlock();
-		rt_in_critical = 0;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(&rt_in_critical, 0, __ATOMIC_RELAXED);
 	}
+}
+
+/* fd's entry changed: report it, now or, inside a handler that interrupted
+ * this thread's own critical section, when that section ends. */
+static void changed(int fd)
+{
+	if (RT_UNLIKELY(rt_in_critical)) {
+		unsigned n = __atomic_fetch_add(&rt_ndefer, 1, __ATOMIC_RELAXED);
+		if (n < RT_DEFER_MAX)
+			rt_defer[n] = (uint32_t)fd;
+		else if (rt_att->region)
+			__atomic_or_fetch(&rt_att->region->flags,
+					  CAPCR_CAPINFO_F_LOST, __ATOMIC_RELAXED);
+		return;
+	}
+	enter_critical();
+	rt_sync_locked(fd);
+	leave_critical();
 }
 
 void rt_publish(int fd)
 {
-	change((uint32_t)fd);
+	changed(fd);
 }
 
 void rt_unpublish(int fd)
 {
-	change((uint32_t)fd | RT_DEFER_REMOVE);
+	struct capcr_cap_entry *e = rt_entry(fd, 0);
+
+	if (!e)
+		return;
+	/* Dead at once, whether the report is made now or queued. */
+	__atomic_store_n(&e->badge, 0, __ATOMIC_RELEASE);
+	changed(fd);
 }
 
 void rt_unpublish_range(unsigned first, unsigned last)
@@ -229,50 +259,51 @@ void rt_unpublish_range(unsigned first, unsigned last)
 
 	if (last >= (1u << 20))
 		last = (1u << 20) - 1;
-	/* With a region, walking its array beats walking a huge range. */
-	if (h && last - first > h->count) {
-		rt_in_critical = 1;
-		rt_lock();
-		seq_begin();
-		for (uint32_t i = 0; i < h->count;) {
-			unsigned k = (unsigned)rt_att->slots[i].kcap;
-			if (k >= first && k <= last)
-				unpublish_locked((int)k); /* moves last into i */
-			else
-				i++;
+	if (rt_in_critical) { /* in a handler inside our own section */
+		for (unsigned fd = first; fd <= last && fd < (1u << 20); fd++) {
+			struct capcr_cap_entry *e = rt_entry((int)fd, 0);
+			if (e && e->badge)
+				rt_unpublish((int)fd);
+			if (fd == last)
+				break;
 		}
-		if (RT_UNLIKELY(rt_ndefer))
-			drain_deferred_locked();
-		seq_end();
-		rt_unlock();
-		rt_in_critical = 0;
 		return;
 	}
-	for (unsigned fd = first; fd <= last; fd++) {
-		struct capcr_cap_entry *e = rt_entry((int)fd, 0);
-		if (e && e->badge)
-			rt_unpublish((int)fd);
-		if (fd == last)
-			break;
+	enter_critical();
+	/* With a region, walking its array beats walking a huge range. */
+	if (h && last - first > h->count) {
+		for (uint32_t i = 0; i < h->count;) {
+			int k = rt_att->slots[i].kcap;
+			struct capcr_cap_entry *e = rt_entry(k, 0);
+			if ((unsigned)k >= first && (unsigned)k <= last && e) {
+				__atomic_store_n(&e->badge, 0, __ATOMIC_RELEASE);
+				rt_sync_locked(k); /* moves the last into i */
+			} else {
+				i++;
+			}
+		}
+	} else {
+		for (unsigned fd = first; fd <= last; fd++) {
+			struct capcr_cap_entry *e = rt_entry((int)fd, 0);
+			if (e && e->badge) {
+				__atomic_store_n(&e->badge, 0, __ATOMIC_RELEASE);
+				rt_sync_locked((int)fd);
+			}
+			if (fd == last)
+				break;
+		}
 	}
+	leave_critical();
 }
 
 /* Changing a published entry in place (connect, bind, listen): readers must
  * see the old or the new entry, never half of each. */
 void rt_modify_begin(void)
 {
-	rt_in_critical = 1;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	rt_lock();
-	seq_begin();
+	enter_critical();
 }
 
 void rt_modify_end(void)
 {
-	if (RT_UNLIKELY(rt_ndefer))
-		drain_deferred_locked();
-	seq_end();
-	rt_unlock();
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	rt_in_critical = 0;
+	leave_critical();
 }

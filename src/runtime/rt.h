@@ -80,6 +80,8 @@ static inline int rt_active(void)
 
 /* capmap.c: the private cap map, one capcr_cap_entry per descriptor. */
 RT_HIDDEN struct capcr_cap_entry *rt_entry(int fd, int create);
+/* fd's index in the region + 1, or 0; changed only with the lock held. */
+RT_HIDDEN uint32_t *rt_slot_of(int fd);
 RT_HIDDEN uint64_t rt_badge_new(void);
 RT_HIDDEN void rt_capmap_clear_all(void);
 typedef void (*rt_entry_fn)(struct capcr_cap_entry *e, void *arg);
@@ -93,7 +95,8 @@ RT_HIDDEN void rt_modify_begin(void);
 RT_HIDDEN void rt_modify_end(void);
 RT_HIDDEN void rt_lock(void);
 RT_HIDDEN void rt_unlock(void);
-RT_HIDDEN int rt_publish_locked(int fd);
+/* Make the region agree with the cap map for fd; lock held. */
+RT_HIDDEN void rt_sync_locked(int fd);
 
 /* record.c: what wrappers call. */
 /* Start a new entry for fd (which the kernel just gave us): returns the

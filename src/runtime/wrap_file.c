@@ -282,9 +282,9 @@ void rt_move_own_fd(void)
 
 	if (hi < 0)
 		return;
-	rt_lock();
+	rt_modify_begin(); /* no ipc call may use the old number meanwhile */
 	rt_att->ipc_fd = (int)hi;
 	rt_ipc_fd_any = (int)hi;
-	rt_unlock();
+	rt_modify_end();
 	RT_SYS1(SYS_close, own);
 }

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include "wrap.h"
 
@@ -143,8 +144,17 @@ WRAP int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	int r = RT_REAL(bind)(fd, addr, len);
 
-	if (r == 0)
-		note_addr(fd, addr, len, CAPCR_ENTRY_BOUND);
+	if (r == 0 && rt_active()) {
+		/* What the kernel chose (port 0 means "any"), not what was
+		 * asked for. */
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (RT_SYS3(SYS_getsockname, fd, &ss, &sl) == 0)
+			note_addr(fd, (struct sockaddr *)&ss, sl,
+				  CAPCR_ENTRY_BOUND);
+		else
+			note_addr(fd, addr, len, CAPCR_ENTRY_BOUND);
+	}
 	return r;
 }
 

@@ -134,8 +134,19 @@ WRAP int fclose(FILE *f)
 
 WRAP FILE *popen(const char *cmd, const char *type)
 {
-	return record_stream(RT_REAL(popen)(cmd, type), cmd, type,
-			     CAPCR_KIND_PIPE, CAPCR_ORIGIN_PIPE);
+	FILE *f = record_stream(RT_REAL(popen)(cmd, type), cmd, type,
+				CAPCR_KIND_PIPE, CAPCR_ORIGIN_PIPE);
+	struct capcr_cap_entry *e;
+
+	/* One end of a pipe: read or write, nothing made or truncated. */
+	if (f && rt_active() && (e = rt_entry(fileno(f), 0)) && e->badge) {
+		rt_modify_begin();
+		e->flags &= ~(O_CREAT | O_TRUNC | O_APPEND);
+		e->mode = 0;
+		e->arg[0] = type && type[0] == 'w'; /* 1: the write end */
+		rt_modify_end();
+	}
+	return f;
 }
 
 WRAP int pclose(FILE *f)

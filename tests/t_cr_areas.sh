@@ -1,0 +1,214 @@
+#!/bin/bash
+# Checkpoint and restore of one process, area by area, in the style of
+# CRIU's zdtm.  Each program of tests/progs/cr_*.c sets up the state of its
+# area, prints "ready", waits for a go file, then checks itself and prints
+# PASS or FAIL (protocol: tests/progs/crtest.h, helpers: tests/lib_cr.sh).
+# Each runs twice: plain, and dumped, reaped, restored; both must pass and
+# print the same.
+#
+#   memory      cr_memory      anon private/shared, heap, deep stack, file
+#                              mappings, memfd, fork advice, untouched
+#                              pages, PROT_NONE, mremap
+#   registers   cr_regs        GP, x87, SSE/AVX/AVX-512 held across the dump
+#   signals     cr_signals     mask, pending with siginfo, handlers, altstack
+#   timers      cr_timers      itimers, POSIX timers (ids, values, firing)
+#   attributes  cr_attrs       cwd, umask, rlimits, personality, comm, rseq,
+#                              robust list, tid address, PID
+#   descriptors cr_fds         files, deleted file, dir, devices, pipes, FIFO,
+#                              memfd, eventfd, pidfd, flags, dups
+#   capspace    cr_fds caps    under capcr run: same fds, kinds, badges
+#   repeated    cr_counter     dump+restore 20 times in a row; dump -R 20
+#                              times; no divergence
+#
+# Run alone: tests/t_cr_areas.sh [AREA...] (from the top directory, after
+# make all), or through tests/run.sh.
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+: "${BUILD:=$ROOT/build}" "${CAPCR:=$BUILD/bin/capcr}" \
+	"${CAPCR_LIB:=$BUILD/lib/libcapcr.so}" "${TPROGS:=$ROOT/build/tests}"
+export BUILD CAPCR CAPCR_LIB TPROGS
+. "$HERE/lib.sh"
+. "$HERE/lib_cr.sh"
+
+AREAS=("$@")
+[ ${#AREAS[@]} -eq 0 ] &&
+	AREAS=(memory registers signals timers attributes descriptors capspace
+		repeated repeated-R)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "skip: capcr restore needs root (clone3 with set_tid)"
+	exit 0
+fi
+for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter; do
+	if [ ! -x "$TPROGS/$p" ]; then
+		not_ok "$TPROGS/$p is missing (make all)"
+		finish
+	fi
+done
+
+# ---- capability space: cr_fds under capcr run ----
+# caps_run TAG MODE: MODE plain or cycle.
+caps_run() {
+	local tag=$1 mode=$2 pid rpid line nfd what="cr_fds under capcr run"
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$CAPCR" run -- "$TPROGS/cr_fds" "$$" caps
+	rpid=$SPID
+	cr_ready "$tag" "$what ($mode)" || return 1
+	pid=$PID
+	caps "$tag.before" "$pid"
+	check "$what ($mode): caps before exits 0" [ "$CRC" -eq 0 ]
+	jcheck "$what ($mode): monitored, every descriptor reported" \
+		"$T/$tag.before.json" '
+expect(d["monitored"] is True, "not monitored")
+for c in caps:
+    expect(c["kernel"] and c["reported"], "fd %d: %s" % (c["fd"], c))
+'
+	if [ "$mode" = cycle ]; then
+		cr_dump "$tag" "$pid"
+		if [ "$DRC" -ne 0 ]; then
+			not_ok "$what: capcr dump exits 0 (status $DRC)"
+			sed 's/^/      /' "$T/$tag.dump.err"
+			touch "$T/$tag.go" "$T/$tag.go.2"
+			cr_reap "$rpid"
+			return 1
+		fi
+		cr_reap "$rpid"
+		check "$what: capcr run ends with its target (status $RC)" \
+			[ "$RC" -eq 137 ]
+		if ! cr_restore "$tag"; then
+			not_ok "$what: capcr restore starts the process (status $RC)"
+			sed 's/^/      /' "$T/$tag.rst.err"
+			return 1
+		fi
+		check "$what: restored with the same PID" [ "$NPID" = "$pid" ]
+		rpid=$RPID
+		caps "$tag.after" "$pid"
+		check "$what: caps after the restore exits 0" [ "$CRC" -eq 0 ]
+		cr_caps_same "$tag.before" "$tag.after"
+	fi
+	touch "$T/$tag.go"
+	if line=$(wait_line "$tag" '^opened fd=' 10); then
+		nfd=$(field "$line" fd)
+		caps "$tag.new" "$pid"
+		cr_caps_new "$tag.before" "$tag.new" "$nfd"
+	else
+		not_ok "$what ($mode): never opened its new descriptor"
+	fi
+	touch "$T/$tag.go.2"
+	cr_reap "$rpid"
+	cr_end "$tag" "$what ($mode)"
+}
+
+# ---- repeated: cr_counter ----
+N_CYCLES=${CR_CYCLES:-20}
+
+# repeat_cycles TAG: dump, reap, restore N_CYCLES times while it counts.
+repeat_cycles() {
+	local tag=$1 pid holder i fails=0 badpid=0 img
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/cr_counter"
+	holder=$SPID
+	cr_ready "$tag" "cr_counter x$N_CYCLES" || return 1
+	pid=$PID
+	for ((i = 1; i <= N_CYCLES; i++)); do
+		img="$T/$tag.img.$i"
+		CR_IMG=$img cr_dump "$tag" "$pid"
+		if [ "$DRC" -ne 0 ]; then
+			not_ok "cr_counter: dump $i of $N_CYCLES exits 0 (status $DRC)"
+			tail -n 5 "$T/$tag.dump.err" | sed 's/^/      /'
+			fails=1
+			break
+		fi
+		cr_reap "$holder"
+		if ! CR_IMG=$img cr_restore "$tag"; then
+			not_ok "cr_counter: restore $i of $N_CYCLES starts the process (status $RC)"
+			tail -n 5 "$T/$tag.rst.err" | sed 's/^/      /'
+			fails=1
+			break
+		fi
+		[ "$NPID" = "$pid" ] || badpid=$((badpid + 1))
+		holder=$RPID
+		# let it run a little, a different while each time
+		sleep "0.0$((RANDOM % 6))"
+		rm -rf "$T/$tag.img.$((i - 1))"
+	done
+	[ $fails -eq 0 ] && ok "cr_counter: $N_CYCLES dumps and restores in a row"
+	check "cr_counter: the same PID after every restore" [ $badpid -eq 0 ]
+	touch "$T/$tag.go"
+	cr_reap "$holder"
+	cr_end "$tag" "cr_counter after $N_CYCLES dump+restore cycles"
+}
+
+# repeat_leave TAG: dump -R N_CYCLES times while it counts; then restore
+# the last image once the original is done.
+repeat_leave() {
+	local tag=$1 pid i fails=0 img holder
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/cr_counter"
+	holder=$SPID
+	cr_ready "$tag" "cr_counter -R x$N_CYCLES" || return 1
+	pid=$PID
+	for ((i = 1; i <= N_CYCLES; i++)); do
+		img="$T/$tag.img.$i"
+		rm -rf "$T/$tag.img.$((i - 1))"
+		CR_IMG=$img cr_dump "$tag" "$pid" -R
+		if [ "$DRC" -ne 0 ] || ! alive "$pid"; then
+			not_ok "cr_counter: dump -R $i of $N_CYCLES exits 0 and leaves it running (status $DRC)"
+			tail -n 5 "$T/$tag.dump.err" | sed 's/^/      /'
+			fails=1
+			break
+		fi
+		sleep "0.0$((RANDOM % 4))"
+	done
+	[ $fails -eq 0 ] &&
+		ok "cr_counter: $N_CYCLES dumps with -R, still running after each"
+	touch "$T/$tag.go"
+	cr_reap "$holder"
+	cr_end "$tag" "cr_counter after $N_CYCLES dumps with -R"
+	[ $fails -eq 0 ] || return 1
+	# The last image is a good one: restored once the original is gone,
+	# it finishes the same way, rewriting the end of the same output.
+	cp "$T/$tag.out" "$T/$tag.orig.out"
+	if CR_IMG=$img cr_restore "$tag"; then
+		cr_reap "$RPID"
+		cr_end "$tag" "cr_counter restored from the last -R image"
+		if cmp -s "$T/$tag.out" "$T/$tag.orig.out"; then
+			ok "cr_counter: the restored -R image ends the output the same way"
+		else
+			not_ok "cr_counter: the restored -R image ends the output the same way"
+			diff "$T/$tag.orig.out" "$T/$tag.out" | head -n 10 | sed 's/^/      /'
+		fi
+	else
+		not_ok "cr_counter: restore from the last -R image (status $RC)"
+		tail -n 5 "$T/$tag.rst.err" | sed 's/^/      /'
+	fi
+}
+
+for area in "${AREAS[@]}"; do
+	echo "# $area"
+	case $area in
+	memory) cr_area cr_memory ;;
+	registers) cr_area cr_regs ;;
+	signals) cr_area cr_signals ;;
+	timers) cr_area cr_timers ;;
+	attributes) cr_area cr_attrs ;;
+	descriptors) cr_area cr_fds "$$" ;;
+	capspace)
+		caps_run fdscaps.p plain
+		caps_run fdscaps.c cycle
+		cr_same_output fdscaps.p fdscaps.c "cr_fds under capcr run"
+		;;
+	repeated)
+		cr_plain counter.p cr_counter
+		repeat_cycles counter.c
+		cr_same_output counter.p counter.c "cr_counter x$N_CYCLES"
+		;;
+	repeated-R)
+		[ -f "$T/counter.p.out" ] || cr_plain counter.p cr_counter
+		repeat_leave counter.r
+		cr_same_output counter.p counter.r "cr_counter -R x$N_CYCLES"
+		;;
+	*) not_ok "unknown area $area" ;;
+	esac
+done
+finish
