@@ -63,8 +63,14 @@ struct file_ops {
 	int (*dump)(struct file_dump_env *env, const struct file_dump_in *in,
 		    Capcr__File *f);
 	/* Make the object again; return a descriptor for it (any number),
-	 * or -1 with why. */
+	 * or -1 with why.  Runs in capcr restore, before any process. */
 	int (*restore)(struct file_restore_env *env, const Capcr__File *f);
+	/* Optional: runs in each restored process that holds the file, once
+	 * all its descriptors are at their numbers (fd is one of them), for
+	 * what names other descriptors by number (epoll's interest list).
+	 * 0 or -1 with why. */
+	int (*settle)(struct file_restore_env *env, const Capcr__File *f,
+		      int fd);
 };
 
 const struct file_ops *files_ops_for_dump(const struct file_dump_in *in);

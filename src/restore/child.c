@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../dump/dump.h"
+#include "../files/files.h"
 #include "restore.h"
 
 static void say(struct restore_tree *t, int ok, const char *fmt, ...)
@@ -132,10 +133,35 @@ static void place_descriptors(struct restore_tree *t, struct restore_ctx *me)
 	closedir(d);
 }
 
+/* What each kind does once every descriptor is in place. */
+static void settle_files(struct restore_tree *t, struct restore_ctx *me)
+{
+	char why[512] = "";
+	struct file_restore_env env = { .img = &t->img, .why = why,
+					.whylen = sizeof(why),
+					.shmem_fd = t->shmem_fd };
+
+	for (size_t i = 0; i < me->fdt->n_fds; i++) {
+		const Capcr__Fd *fd = me->fdt->fds[i];
+		const Capcr__File *f = t->files->files[fd->file];
+		const struct file_ops *ops = files_ops_for_kind(f->kind);
+		int first = 1;
+		for (size_t j = 0; j < i; j++)
+			first &= me->fdt->fds[j]->file != fd->file;
+		if (first && ops && ops->settle && ops->settle(&env, f, fd->fd) < 0)
+			DIE(t, "%s", why);
+	}
+}
+
 static void restore_attrs(struct restore_tree *t, const Capcr__Task *k)
 {
+	/* Both paths are as capcr sees them: enter the directory first,
+	 * then the root, which leaves the working directory alone. */
 	if (chdir(k->cwd) < 0)
 		DIE(t, "cannot enter the working directory %s: %s", k->cwd,
+		    strerror(errno));
+	if (k->root && strcmp(k->root, "/") && chroot(k->root) < 0)
+		DIE(t, "cannot enter the root directory %s: %s", k->root,
 		    strerror(errno));
 	umask((mode_t)k->umask);
 	if (personality(k->personality) < 0)
@@ -197,6 +223,7 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	sigprocmask(SIG_BLOCK, &chld, NULL);
 	make_children(t, me);
 	place_descriptors(t, me);
+	settle_files(t, me);
 	restore_attrs(t, me->task);
 	struct timespec zero = { 0, 0 };
 	while (sigtimedwait(&chld, NULL, &zero) > 0)
