@@ -99,7 +99,7 @@ $(LIB_A): $(RT_OBJ)
 
 $(CAPCR): $(CLI_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $^ $(CLI_LIBS)
+	$(CC) $(SANFLAGS) -o $@ $^ $(CLI_LIBS) -pthread
 
 # Test programs: targets run under capcr.  They are built without the
 # sanitizers: a sanitizer runtime must come first in the preload list, and

@@ -25,6 +25,7 @@
 
 #include "../common/log.h"
 #include "dump.h"
+#include "../image/writer.h"
 #include "mm_flags.h"
 
 /* PAGEMAP_SCAN (Linux 6.7); Debian's 6.1 headers lack it. */
@@ -150,31 +151,33 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 }
 
 /* Copy the runs from the target into the pages file, in big reads. */
-static int copy_runs(struct dump_ctx *ctx, struct image_data *pages,
-		     Capcr__Vma *vma, struct page_region *runs, size_t n,
-		     char *buf)
+static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
+		     Capcr__Vma *vma, struct page_region *runs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		Capcr__PageRun *pr = ARENA_NEW(ctx->arena, Capcr__PageRun);
 		capcr__page_run__init(pr);
 		pr->vaddr = runs[i].start;
 		pr->npages = (runs[i].end - runs[i].start) / PAGE;
-		pr->offset = pages->size;
+		pr->offset = image_writer_queued(wr);
 		for (uint64_t a = runs[i].start; a < runs[i].end;) {
 			size_t len = runs[i].end - a < COPY_BUF
 					     ? runs[i].end - a
 					     : COPY_BUF;
+			char *buf = image_writer_buffer(wr);
+			if (!buf)
+				return DUMP_FAIL(ctx, "cannot write the pages "
+						      "image");
 			ssize_t got = pread(ctx->memfd, buf, len, (off_t)a);
-			if (got != (ssize_t)len)
+			if (got != (ssize_t)len) {
+				image_writer_return(wr, buf);
 				return DUMP_FAIL(ctx, "cannot read memory of "
 						      "process %d at %#" PRIx64
 						      ": %s", ctx->pid, a,
 						 got < 0 ? strerror(errno)
 							 : "short read");
-			int r = image_data_write(pages, buf, len);
-			if (r < 0)
-				return DUMP_FAIL(ctx, "cannot write the pages "
-						      "image: %s", strerror(-r));
+			}
+			image_writer_submit(wr, buf, len);
 			a += len;
 		}
 		ctx->pages_bytes += runs[i].end - runs[i].start;
@@ -256,7 +259,7 @@ int dump_mm(struct dump_ctx *ctx)
 	struct smaps_vma v;
 	int have = 0, pmfd, r = -1;
 	FILE *f;
-	char *buf = NULL;
+	struct image_writer *wr = NULL;
 	Capcr__Mm *mm = ARENA_NEW(ctx->arena, Capcr__Mm);
 
 	capcr__mm__init(mm);
@@ -276,8 +279,8 @@ int dump_mm(struct dump_ctx *ctx)
 			      path, strerror(-r));
 		goto out;
 	}
-	buf = malloc(COPY_BUF);
-	if (!buf) {
+	wr = image_writer_start(&pages, COPY_BUF, 3);
+	if (!wr) {
 		r = DUMP_FAIL(ctx, "out of memory");
 		goto out_pages;
 	}
@@ -304,7 +307,7 @@ int dump_mm(struct dump_ctx *ctx)
 					break;
 				}
 				if (scan(ctx, pmfd, vma, &runs, &n) < 0 ||
-				    copy_runs(ctx, &pages, vma, runs, n, buf) <
+				    copy_runs(ctx, wr, vma, runs, n) <
 					    0) {
 					free(runs);
 					r = -1;
@@ -338,11 +341,17 @@ int dump_mm(struct dump_ctx *ctx)
 	if (!r && fault_at("mm-pages"))
 		r = DUMP_FAIL(ctx, "injected failure at mm-pages");
 out_pages:
+	if (wr) {
+		int w = image_writer_finish(wr);
+		if (w < 0 && !r)
+			r = DUMP_FAIL(ctx, "cannot write the pages image: %s%s",
+				      strerror(-w),
+				      w == -ENOSPC ? " (the disk is full)" : "");
+	}
 	if (image_data_close(ctx->img, &pages) < 0 && !r)
 		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",
 			      strerror(errno));
 out:
-	free(buf);
 	if (f)
 		fclose(f);
 	if (pmfd >= 0)
