@@ -233,7 +233,8 @@ int cmd_show(int argc, char **argv)
 	Capcr__Inventory *inv = NULL;
 	Capcr__Files *files = NULL;
 	struct proc_image *p = NULL;
-	if (image_open(&img, dir, &inv, why, sizeof(why)) < 0)
+	if (image_open(&img, dir, &inv, why, sizeof(why)) < 0 ||
+	    image_verify_finish(&img, why, sizeof(why)) < 0)
 		goto out;
 	files = image_read_msg(&img, "files.img", &capcr__files__descriptor,
 			       why, sizeof(why));

@@ -174,6 +174,9 @@ int image_commit(struct image *img, Capcr__Inventory *inv)
 
 void image_close(struct image *img)
 {
+	char why[8];
+
+	image_verify_finish(img, why, sizeof(why));
 	for (size_t i = 0; i < img->nfiles; i++) {
 		free(img->files[i]->name);
 		free(img->files[i]);
@@ -249,22 +252,31 @@ static int checksum_file(int dirfd, const Capcr__ImageFile *f, char *why,
 {
 	int fd = openat(dirfd, f->name, O_RDONLY | O_CLOEXEC);
 	XXH3_state_t *st;
-	static char buf[1 << 20];
+	const size_t bufsize = 1 << 20;
+	char *buf = malloc(bufsize);
 	uint64_t total = 0;
 	ssize_t n;
 
+	if (!buf) {
+		if (fd >= 0)
+			close(fd);
+		snprintf(why, wl, "out of memory");
+		return -1;
+	}
 	if (fd < 0) {
+		free(buf);
 		snprintf(why, wl, "image file %s is missing: %s", f->name,
 			 strerror(errno));
 		return -1;
 	}
 	st = XXH3_createState();
 	XXH3_64bits_reset(st);
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	while ((n = read(fd, buf, bufsize)) > 0) {
 		XXH3_64bits_update(st, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
 	close(fd);
+	free(buf);
 	uint64_t h = XXH3_64bits_digest(st);
 	XXH3_freeState(st);
 	if (total != f->size) {
@@ -278,6 +290,38 @@ static int checksum_file(int dirfd, const Capcr__ImageFile *f, char *why,
 	if (h != f->xxh3) {
 		snprintf(why, wl, "image file %s is corrupt (checksum mismatch)",
 			 f->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Files larger than this are checksummed on a second thread. */
+#define DEFER_BYTES (4u << 20)
+
+static void *verify_main(void *arg)
+{
+	struct image *img = arg;
+
+	for (size_t i = 0; i < img->ndeferred; i++)
+		if (checksum_file(img->dirfd, img->deferred[i], img->verify_why,
+				  sizeof(img->verify_why)) < 0)
+			return img; /* non-NULL: failed */
+	return NULL;
+}
+
+int image_verify_finish(struct image *img, char *why, size_t wl)
+{
+	void *failed = NULL;
+
+	if (img->verifying) {
+		pthread_join(img->verifier, &failed);
+		img->verifying = 0;
+	}
+	free(img->deferred);
+	img->deferred = NULL;
+	img->ndeferred = 0;
+	if (failed) {
+		snprintf(why, wl, "%s", img->verify_why);
 		return -1;
 	}
 	return 0;
@@ -322,12 +366,38 @@ int image_open(struct image *img, const char *dir, Capcr__Inventory **out,
 			snprintf(why, wl, "inventory names a bad file '%s'", n);
 			goto fail;
 		}
+		/* Large files: their size now (a truncated image is refused
+		 * at once), their checksum on a second thread. */
+		struct stat st;
+		if (inv->files[i]->size > DEFER_BYTES &&
+		    fstatat(img->dirfd, n, &st, 0) == 0 &&
+		    (uint64_t)st.st_size == inv->files[i]->size) {
+			void *d = realloc(img->deferred, (img->ndeferred + 1) *
+							     sizeof(*img->deferred));
+			if (!d) {
+				snprintf(why, wl, "out of memory");
+				goto fail;
+			}
+			img->deferred = d;
+			img->deferred[img->ndeferred++] = inv->files[i];
+			continue;
+		}
 		if (checksum_file(img->dirfd, inv->files[i], why, wl) < 0)
 			goto fail;
+	}
+	if (img->ndeferred &&
+	    pthread_create(&img->verifier, NULL, verify_main, img) == 0)
+		img->verifying = 1;
+	else if (img->ndeferred && verify_main(img) != NULL) {
+		snprintf(why, wl, "%s", img->verify_why);
+		goto fail;
 	}
 	*out = inv;
 	return 0;
 fail:
+	free(img->deferred);
+	img->deferred = NULL;
+	img->ndeferred = 0;
 	capcr__inventory__free_unpacked(inv, NULL);
 	return -1;
 }

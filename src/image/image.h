@@ -8,6 +8,7 @@
 #define CAPCR_IMAGE_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "capcr.pb-c.h"
@@ -22,6 +23,13 @@ struct image {
 	char path[4096];
 	Capcr__ImageFile **files; /* written so far, for the inventory */
 	size_t nfiles;
+	/* reading: large files whose checksums a second thread verifies
+	 * while the restore goes on (image_verify_finish) */
+	Capcr__ImageFile **deferred;
+	size_t ndeferred;
+	int verifying;
+	pthread_t verifier;
+	char verify_why[512];
 };
 
 /* Open DIR for writing (it must exist, like CRIU's -D).  A stale
@@ -52,6 +60,9 @@ void image_close(struct image *img);
  * into why and returns -1. */
 int image_open(struct image *img, const char *dir, Capcr__Inventory **inv,
 	       char *why, size_t whylen);
+/* Wait for the checksums image_open left to a second thread: 0, or -1
+ * with why set.  A restore calls it before any restored process runs. */
+int image_verify_finish(struct image *img, char *why, size_t whylen);
 /* Read a metadata file (already checksummed by image_open). */
 void *image_read_msg(struct image *img, const char *name,
 		     const ProtobufCMessageDescriptor *desc, char *why,

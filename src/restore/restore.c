@@ -587,6 +587,9 @@ int cmd_restore(int argc, char **argv)
 				   "run unmonitored",
 				   pdname, strerror(errno));
 	}
+	/* Every checksum must hold before any of them runs. */
+	if (image_verify_finish(&t.img, why, sizeof(why)) < 0)
+		goto fail;
 	/* Let them all go, children first, so a parent never runs while
 	 * its children are still held. */
 	for (size_t i = t.nprocs; i-- > 0;) {
