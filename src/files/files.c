@@ -24,13 +24,15 @@ int files_fail(char *why, size_t whylen, const char *fmt, ...)
 	return -1;
 }
 
-extern const struct file_ops file_external, file_pipe, file_memfd,
-	file_eventfd, file_pidfd, file_socket, file_regular;
+extern const struct file_ops file_pd_session, file_external, file_pipe, file_memfd,
+	file_eventfd, file_pidfd, file_socket, file_epoll, file_timerfd,
+	file_signalfd, file_inotify, file_regular;
 
 /* Order matters: the first kind whose match() says yes takes it. */
 static const struct file_ops *const kinds[] = {
-	&file_external, &file_pipe,   &file_memfd,   &file_eventfd,
-	&file_pidfd,    &file_socket, &file_regular,
+	&file_pd_session, &file_external, &file_pipe,   &file_memfd,   &file_eventfd,
+	&file_pidfd,    &file_socket, &file_epoll, &file_timerfd,
+	&file_signalfd, &file_inotify, &file_regular,
 };
 
 const struct file_ops *files_ops_for_dump(const struct file_dump_in *in)

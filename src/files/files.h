@@ -52,6 +52,12 @@ struct file_restore_env {
 	const unsigned char *inherited;
 	int ninherited;
 	const int *shmem_fd; /* the image's shared memory objects, made */
+	/* PD sessions made: the monitor's ends, for capcr restore to serve */
+	struct {
+		uint32_t file;
+		int fd;
+	} pd_ends[16];
+	unsigned npd_ends;
 };
 
 struct file_ops {

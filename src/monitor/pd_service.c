@@ -304,6 +304,33 @@ int pd_service_timeout(const struct pd_service *s)
 	return s->npend ? 250 : -1;
 }
 
+int pd_service_adopt(struct pd_service *s, int fd, pid_t pid,
+		     uint64_t badge_base, const struct capcr_cap_info *entries,
+		     unsigned n)
+{
+	int memfd = region_create(pid, badge_base);
+	struct capcr_capinfo_header *h;
+
+	if (memfd < 0)
+		return -1;
+	h = mmap(NULL, CAPCR_CAPINFO_REGION_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED, memfd, 0);
+	if (h == MAP_FAILED) {
+		close(memfd);
+		return -1;
+	}
+	if (n > h->capacity)
+		n = h->capacity;
+	memcpy(h + 1, entries, n * sizeof(*entries));
+	h->count = n;
+	h->flags = CAPCR_CAPINFO_F_COMPLETE;
+	if (s->next_serial <= badge_base >> 32)
+		s->next_serial = (badge_base >> 32) + 1;
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	add_session(s, fd, pid, memfd, h);
+	return 0;
+}
+
 unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
 			    unsigned max)
 {

@@ -44,6 +44,11 @@ void pd_service_stop(struct pd_service *s);
  * returns how many. */
 unsigned pd_service_pollfds(struct pd_service *s, struct pollfd *p,
 			    unsigned max);
+/* Take over an ipc session made at restore: fd is the monitor's end, pid
+ * the restored process, entries what its region held.  0 or -1. */
+int pd_service_adopt(struct pd_service *s, int fd, pid_t pid,
+		     uint64_t badge_base, const struct capcr_cap_info *entries,
+		     unsigned n);
 /* How long poll may sleep: -1, or until the next pending deadline. */
 int pd_service_timeout(const struct pd_service *s);
 /* Handle whatever poll reported on the fds from pd_service_pollfds. */

@@ -236,7 +236,47 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 		for (int e = 0; e < 2; e++)
 			if (env.pipes[p].fd[e] >= 0)
 				close(env.pipes[p].fd[e]);
+	for (unsigned p = 0; p < env.npd_ends; p++) {
+		t->pd_ends[p].file = env.pd_ends[p].file;
+		t->pd_ends[p].fd = park(t, env.pd_ends[p].fd);
+	}
+	t->npd_ends = env.npd_ends;
 	return 0;
+}
+
+/* Serve the ipc sessions of restored runtimes, each with the monitor's
+ * copy of its region rebuilt from the image. */
+static void adopt_sessions(struct restore_tree *t, struct pd_service *pd)
+{
+	for (unsigned k = 0; k < t->npd_ends; k++) {
+		int fd = t->pd_ends[k].fd;
+		t->pd_ends[k].fd = -1;
+		for (size_t i = 0; fd >= 0 && i < t->nprocs; i++) {
+			const struct restore_ctx *c = &t->procs[i];
+			const Capcr__CapSpace *cs = c->fdt->capspace;
+			int holds = 0;
+			for (size_t d = 0; d < c->fdt->n_fds; d++)
+				holds |= c->fdt->fds[d]->file == t->pd_ends[k].file;
+			if (!holds)
+				continue;
+			size_t n = cs ? cs->n_caps : 0;
+			struct capcr_cap_info *e = calloc(n + 1, sizeof(*e));
+			for (size_t j = 0; e && j < n; j++) {
+				struct capcr_cap_entry ce;
+				memcpy(&ce, cs->caps[j]->entry.data, sizeof(ce));
+				e[j].kcap = cs->caps[j]->fd;
+				e[j].kind = ce.kind;
+				e[j].badge_ptr = cs->caps[j]->badge_ptr;
+			}
+			if (e && pd_service_adopt(pd, fd, c->pid,
+						  cs ? cs->badge_base : 0, e,
+						  (unsigned)n) == 0)
+				fd = -1;
+			free(e);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 }
 
 static int open_services(struct restore_tree *t, size_t i)
@@ -413,6 +453,12 @@ static void close_made(struct restore_tree *t)
 static void tree_free(struct restore_tree *t)
 {
 	close_made(t);
+	/* PD sessions nobody adopted (detached, or no monitor) */
+	for (unsigned k = 0; k < t->npd_ends; k++)
+		if (t->pd_ends[k].fd >= 0)
+			close(t->pd_ends[k].fd);
+	t->npd_ends = 0;
+
 	for (size_t i = 0; t->procs && i < t->nprocs; i++) {
 		struct restore_ctx *c = &t->procs[i];
 		if (c->task)
@@ -579,8 +625,14 @@ int cmd_restore(int argc, char **argv)
 	struct pd_service pd;
 	int have_pd = 0;
 	if (pdname && !detach) {
-		if (pd_service_start(&pd, CAPCR_PD_SHM, pdname) == 0)
+		const Capcr__CapSpace *rcs = t.procs[0].fdt->capspace;
+		int mode = rcs && rcs->mode && !strcmp(rcs->mode, "ipc")
+				   ? CAPCR_PD_IPC
+				   : CAPCR_PD_SHM;
+		if (pd_service_start(&pd, mode, pdname) == 0) {
 			have_pd = 1;
+			adopt_sessions(&t, &pd);
+		}
 		else
 			capcr_warn("cannot serve the PD channel %s (%s): "
 				   "children of the restored processes will "

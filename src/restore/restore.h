@@ -48,6 +48,11 @@ struct restore_tree {
 	size_t nprocs;
 	int fd_base;           /* above every descriptor number of the image */
 	int status_rd, status_wr; /* processes report here */
+	struct {
+		uint32_t file;
+		int fd;
+	} pd_ends[16];        /* ipc PD sessions: the monitor's ends */
+	unsigned npd_ends;
 	unsigned char *inherited; /* fds capcr restore was started with */
 	int ninherited;
 };
