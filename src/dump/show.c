@@ -50,6 +50,102 @@ struct proc_image {
 	Capcr__FdTable *fdt;
 };
 
+static void print_subtree(const struct proc_image *p, size_t np, size_t i,
+			  int depth)
+{
+	const Capcr__Task *tk = p[i].task;
+
+	printf("  %*s%d %s", depth * 2, "", tk->pid, tk->comm);
+	if (tk->zombie)
+		printf(" (zombie, wait status %#x)", (unsigned)tk->exit_code);
+	else
+		printf(" (%zu thread%s)", tk->n_threads,
+		       tk->n_threads == 1 ? "" : "s");
+	if (tk->sid == tk->pid)
+		printf(", session leader");
+	else if (tk->pgid == tk->pid)
+		printf(", group leader");
+	putchar('\n');
+	for (size_t j = 0; j < np; j++)
+		if (j != i && p[j].task->ppid == tk->pid)
+			print_subtree(p, np, j, depth + 1);
+}
+
+/* Who is whose parent, and which open files several processes share. */
+static void show_tree(const Capcr__Files *files, const struct proc_image *p,
+		      size_t np)
+{
+	printf("\nprocess tree (%zu process%s):\n", np, np == 1 ? "" : "es");
+	print_subtree(p, np, 0, 0);
+	int header = 0;
+	for (size_t f = 0; f < files->n_files; f++) {
+		size_t holders = 0;
+		for (size_t i = 0; i < np; i++)
+			for (size_t d = 0; d < p[i].fdt->n_fds; d++)
+				if (p[i].fdt->fds[d]->file == f) {
+					holders++;
+					break;
+				}
+		if (holders < 2)
+			continue;
+		if (!header++)
+			printf("\nshared between processes (one open file "
+			       "description each):\n");
+		printf("  file %zu, %s %s:", f, file_kind_name(files->files[f]->kind),
+		       files->files[f]->path ? files->files[f]->path : "");
+		for (size_t i = 0; i < np; i++)
+			for (size_t d = 0; d < p[i].fdt->n_fds; d++)
+				if (p[i].fdt->fds[d]->file == f)
+					printf(" %d:fd%d", p[i].task->pid,
+					       p[i].fdt->fds[d]->fd);
+		putchar('\n');
+	}
+	/* Pipes: a write end and a read end, each its own description. */
+	header = 0;
+	for (size_t f = 0; f < files->n_files; f++) {
+		const Capcr__File *w = files->files[f];
+		if (w->kind != CAPCR__FILE_KIND__FILE_PIPE || !w->pipe_write_end)
+			continue;
+		for (size_t g = 0; g < files->n_files; g++) {
+			const Capcr__File *r = files->files[g];
+			if (r->kind != CAPCR__FILE_KIND__FILE_PIPE ||
+			    r->pipe_write_end || r->pipe_id != w->pipe_id)
+				continue;
+			if (!header++)
+				printf("\npipes (writers -> readers):\n");
+			printf("  pipe %u:", w->pipe_id);
+			for (size_t i = 0; i < np; i++)
+				for (size_t d = 0; d < p[i].fdt->n_fds; d++)
+					if (p[i].fdt->fds[d]->file == f)
+						printf(" %d:fd%d", p[i].task->pid,
+						       p[i].fdt->fds[d]->fd);
+			printf(" ->");
+			for (size_t i = 0; i < np; i++)
+				for (size_t d = 0; d < p[i].fdt->n_fds; d++)
+					if (p[i].fdt->fds[d]->file == g)
+						printf(" %d:fd%d", p[i].task->pid,
+						       p[i].fdt->fds[d]->fd);
+			if (r->data_size)
+				printf("  (%" PRIu64 " bytes unread)",
+				       r->data_size);
+			putchar('\n');
+		}
+	}
+	for (size_t s = 0; s < files->n_shmem; s++) {
+		size_t maps = 0;
+		for (size_t i = 0; i < np; i++)
+			for (size_t v = 0; v < p[i].mm->n_vmas; v++)
+				maps += p[i].mm->vmas[v]->has_shmem &&
+					p[i].mm->vmas[v]->shmem == (int)s;
+		printf("%sshared memory object %zu (%s, %" PRIu64 " bytes): "
+		       "%zu mapping%s\n",
+		       s ? "" : "\n", s,
+		       files->shmem[s]->name ? files->shmem[s]->name
+					     : "anonymous",
+		       files->shmem[s]->size, maps, maps == 1 ? "" : "s");
+	}
+}
+
 static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
 		      const struct proc_image *p, size_t np)
 {
@@ -61,8 +157,15 @@ static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
 	       "%s), %s\n",
 	       inv->format_version, inv->capcr_version, when,
 	       inv->kernel ? inv->kernel : "?", inv->arch);
+	show_tree(files, p, np);
 	for (size_t i = 0; i < np; i++) {
 		const Capcr__Task *tk = p[i].task;
+		if (tk->zombie) {
+			printf("\nprocess %d: a zombie (parent %d), ended with "
+			       "wait status %#x\n",
+			       tk->pid, tk->ppid, (unsigned)tk->exit_code);
+			continue;
+		}
 		const Capcr__Thread *th = tk->threads[0];
 		struct user_regs_struct r;
 		memcpy(&r, th->regs.data,
@@ -151,8 +254,12 @@ static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
 		json_int(&j, "ppid", tk->ppid);
 		json_str(&j, "comm", tk->comm);
 		json_bool(&j, "monitored", tk->monitored);
+		json_int(&j, "pgid", tk->pgid);
+		json_int(&j, "sid", tk->sid);
+		json_bool(&j, "zombie", tk->zombie);
 		json_uint(&j, "threads", tk->n_threads);
-		json_uint(&j, "sigmask", tk->threads[0]->sigmask);
+		if (tk->n_threads)
+			json_uint(&j, "sigmask", tk->threads[0]->sigmask);
 		json_arr_open(&j, "sigactions");
 		for (size_t s = 0; s < tk->n_sigactions; s++) {
 			json_obj_open(&j, NULL);
@@ -253,8 +360,13 @@ int cmd_show(int argc, char **argv)
 		p[i].fdt = image_read_msg(&img, name,
 					  &capcr__fd_table__descriptor, why,
 					  sizeof(why));
-		if (!p[i].task || !p[i].mm || !p[i].fdt || !p[i].task->n_threads)
+		if (!p[i].task || !p[i].mm || !p[i].fdt ||
+		    (!p[i].task->n_threads && !p[i].task->zombie)) {
+			if (!why[0])
+				snprintf(why, sizeof(why), "%s is inconsistent",
+					 name);
 			goto out;
+		}
 		for (size_t d = 0; d < p[i].fdt->n_fds; d++)
 			if (p[i].fdt->fds[d]->file >= files->n_files) {
 				snprintf(why, sizeof(why), "fds image names a "
