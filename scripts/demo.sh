@@ -294,7 +294,34 @@ step_stop() {
 	PID=
 }
 
-STEPS="step_start step_pipe_socket step_dup_raw step_close_reuse step_checkpoint step_stop"
+step_pipeline() {
+	say ""
+	say "== Step 7: a process tree: a shell pipeline, checkpointed mid-stream =="
+	fifo=$WORK/delay.fifo
+	mkfifo "$fifo"
+	script='i=0; while [ $i -lt 200 ]; do echo "line $i"; i=$((i+1)); read -t 0.01 <> '"$fifo"'; done | tr a-z A-Z | md5sum'
+	note "\$ bash -c 'producer | tr a-z A-Z | md5sum' &   (200 lines, 10 ms apart)"
+	bash -c "$script" >"$WORK/pipe.out" 2>&1 </dev/null &
+	PID=$!
+	sleep 0.8
+	note "\$ capcr dump -t $PID -D \$WORK/tree   (bash, its subshell, tr, md5sum)"
+	mkdir "$WORK/tree"
+	"$CAPCR" -v dump -t "$PID" -D "$WORK/tree" 2>&1 | sed 's/^/   | /'
+	wait "$PID" 2>/dev/null || true
+	"$CAPCR" show -D "$WORK/tree" | sed -n '/^process tree/,/^process [0-9]/p' |
+		grep -v '^process [0-9]' | sed 's/^/   | /'
+	note "\$ capcr restore -D \$WORK/tree"
+	status=0
+	"$CAPCR" -v restore -D "$WORK/tree" 2>&1 | sed 's/^/   | /' || status=$?
+	PID=
+	want=$(bash -c "$(echo "$script" | sed 's/; read -t 0.01 <> [^;]*//')" </dev/null)
+	note "restored pipeline printed:   $(cat "$WORK/pipe.out")"
+	note "an uninterrupted run prints: $want"
+	check "the restored pipeline ends with the same checksum" \
+		same "$(cat "$WORK/pipe.out")" "$want"
+}
+
+STEPS="step_start step_pipe_socket step_dup_raw step_close_reuse step_checkpoint step_stop step_pipeline"
 say "capcr demo: a program's capability space, live, across a checkpoint"
 for step in $STEPS; do
 	"$step"
