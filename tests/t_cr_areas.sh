@@ -17,6 +17,9 @@
 #   descriptors cr_fds         files, deleted file, dir, devices, pipes, FIFO,
 #                              memfd, eventfd, pidfd, flags, dups
 #   capspace    cr_fds caps    under capcr run: same fds, kinds, badges
+#   ipc         cr_ipc_kinds   epoll (interest list, data, DEL), timerfds
+#                              (periodic, pending ticks, absolute,
+#                              disarmed), signalfd, inotify (wds, events)
 #   repeated    cr_counter     dump+restore 20 times in a row; dump -R 20
 #                              times; no divergence
 #
@@ -33,13 +36,14 @@ export BUILD CAPCR CAPCR_LIB TPROGS
 AREAS=("$@")
 [ ${#AREAS[@]} -eq 0 ] &&
 	AREAS=(memory registers signals timers attributes descriptors capspace
-		repeated repeated-R)
+		ipc repeated repeated-R)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: capcr restore needs root (clone3 with set_tid)"
 	exit 0
 fi
-for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter; do
+for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
+	cr_ipc_kinds; do
 	if [ ! -x "$TPROGS/$p" ]; then
 		not_ok "$TPROGS/$p is missing (make all)"
 		finish
@@ -193,6 +197,7 @@ for area in "${AREAS[@]}"; do
 	timers) cr_area cr_timers ;;
 	attributes) cr_area cr_attrs ;;
 	descriptors) cr_area cr_fds "$$" ;;
+	ipc) cr_area cr_ipc_kinds ;;
 	capspace)
 		caps_run fdscaps.p plain
 		caps_run fdscaps.c cycle

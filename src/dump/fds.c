@@ -125,7 +125,7 @@ static int same_object(const struct desc *a, const struct desc *b)
 
 /* Describe one open file description, the first time it is met. */
 static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
-		     size_t i, pid_t *pids)
+		     size_t i, pid_t *pids, const ino_t *sinos, size_t nsinos)
 {
 	struct desc *x = &all[i];
 	struct dump_ctx *c = &t->procs[x->proc];
@@ -137,6 +137,8 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		.copy = x->copy,
 		.k = x->k,
 		.st = x->st,
+		.sock_inos = sinos,
+		.nsock_inos = nsinos,
 	};
 
 	if (S_ISFIFO(x->st.st_mode) && !strncmp(x->k->target, "pipe:", 5)) {
@@ -181,7 +183,8 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	int *nk = calloc(t->nprocs + 1, sizeof(int));
 	pid_t *pids = calloc(t->nprocs + 1, sizeof(pid_t));
 	struct desc *all = NULL;
-	size_t n = 0;
+	size_t n = 0, nsinos = 0;
+	ino_t *sinos = NULL;
 	int r = -1;
 
 	if (!kfds || !nk || !pids) {
@@ -197,6 +200,15 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	}
 	if (collect(t, kfds, nk, &all, &n, failed) < 0)
 		goto out;
+	/* Which sockets the image holds: a connected one's peer must be. */
+	sinos = calloc(n + 1, sizeof(*sinos));
+	if (!sinos) {
+		DUMP_FAIL(&t->procs[0], "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (S_ISSOCK(all[i].st.st_mode))
+			sinos[nsinos++] = all[i].st.st_ino;
 	for (size_t i = 0; i < n; i++) {
 		struct desc *x = &all[i];
 		struct dump_ctx *c = &t->procs[x->proc];
@@ -208,7 +220,8 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 			    same_description(t->procs[all[j].proc].pid,
 					     all[j].k->fd, c->pid, x->k->fd))
 				x->file = all[j].file;
-		if (!x->file && dump_file(t, all, n, i, pids) < 0)
+		if (!x->file &&
+		    dump_file(t, all, n, i, pids, sinos, nsinos) < 0)
 			goto out;
 		Capcr__Fd *fd = ARENA_NEW(&t->arena, Capcr__Fd);
 		capcr__fd__init(fd);
@@ -245,6 +258,7 @@ out:
 		if (all[i].copy >= 0)
 			close(all[i].copy);
 	free(all);
+	free(sinos);
 	for (size_t p = 0; kfds && p < t->nprocs; p++)
 		free(kfds[p]);
 	free(kfds);

@@ -89,8 +89,17 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 			toff += f->epoll[i]->tfd == tfd;
 		struct kcmp_epoll_slot slot = { (uint32_t)in->fd,
 						(uint32_t)tfd, toff };
-		if (syscall(SYS_kcmp, in->pid, in->pid, KCMP_EPOLL_TFD, tfd,
-			    &slot) != 0) {
+		long same = syscall(SYS_kcmp, in->pid, in->pid, KCMP_EPOLL_TFD,
+				    tfd, &slot);
+		if (same < 0 && errno != EBADF && errno != ENOENT) {
+			r = FILE_FAIL(env,
+				      "epoll descriptor %d of process %d: "
+				      "cannot check what descriptor %d it "
+				      "watches is (kcmp): %s",
+				      in->fd, in->pid, tfd, strerror(errno));
+			break;
+		}
+		if (same != 0) {
 			r = FILE_FAIL(env,
 				      "epoll descriptor %d of process %d "
 				      "watches a file registered as "

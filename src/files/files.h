@@ -23,6 +23,9 @@ struct file_dump_in {
 	struct stat st;
 	int both_pipe_ends;  /* pipes: the other end is in the image too */
 	int held_outside;    /* pipes: a process outside the image has it */
+	/* sockets: the inode of every socket a process of the image holds */
+	const ino_t *sock_inos;
+	size_t nsock_inos;
 };
 
 /* What a kind's dump gets to work with. */
@@ -58,6 +61,10 @@ struct file_restore_env {
 		int fd;
 	} pd_ends[16];
 	unsigned npd_ends;
+	/* Unix sockets made ahead of their File (the other end of a pair,
+	 * a client of a listener) or still to be connected (unix_sock.c) */
+	struct unix_park *unix_park;
+	unsigned nunix_park, unix_park_cap;
 };
 
 struct file_ops {
