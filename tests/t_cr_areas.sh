@@ -20,6 +20,8 @@
 #   ipc         cr_ipc_kinds   epoll (interest list, data, DEL), timerfds
 #                              (periodic, pending ticks, absolute,
 #                              disarmed), signalfd, inotify (wds, events)
+#   sysv        cr_sysv        SysV shared memory (attached and not),
+#                              semaphores, message queues
 #   repeated    cr_counter     dump+restore 20 times in a row; dump -R 20
 #                              times; no divergence
 #
@@ -36,14 +38,14 @@ export BUILD CAPCR CAPCR_LIB TPROGS
 AREAS=("$@")
 [ ${#AREAS[@]} -eq 0 ] &&
 	AREAS=(memory registers signals timers attributes descriptors capspace
-		ipc repeated repeated-R)
+		ipc sysv repeated repeated-R)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: capcr restore needs root (clone3 with set_tid)"
 	exit 0
 fi
 for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
-	cr_ipc_kinds; do
+	cr_ipc_kinds cr_sysv; do
 	if [ ! -x "$TPROGS/$p" ]; then
 		not_ok "$TPROGS/$p is missing (make all)"
 		finish
@@ -198,6 +200,7 @@ for area in "${AREAS[@]}"; do
 	attributes) cr_area cr_attrs ;;
 	descriptors) cr_area cr_fds "$$" ;;
 	ipc) cr_area cr_ipc_kinds ;;
+	sysv) cr_area cr_sysv ;;
 	capspace)
 		caps_run fdscaps.p plain
 		caps_run fdscaps.c cycle

@@ -31,6 +31,7 @@
 
 #include "../common/log.h"
 #include "../monitor/commands.h"
+#include "../files/sysvipc.h"
 #include "dump.h"
 
 #ifndef CAPCR_VERSION
@@ -429,6 +430,37 @@ static int dump_proc(struct dump_ctx *c)
 	return dump_task(c) < 0 || dump_mm(c) < 0 ? -1 : 0;
 }
 
+/* The SysV IPC objects the tree used (src/files/sysvipc.h). */
+static int dump_sysv(struct dump_tree *t, size_t *failed)
+{
+	pid_t *pids = calloc(t->nprocs + 1, sizeof(pid_t));
+	int *att = NULL;
+	size_t natt = 0;
+	int r;
+
+	*failed = 0;
+	if (!pids)
+		return DUMP_FAIL(&t->procs[0], "out of memory");
+	for (size_t i = 0; i < t->nprocs; i++) {
+		pids[i] = t->procs[i].pid;
+		const Capcr__Mm *mm = t->procs[i].mm;
+		for (size_t v = 0; mm && v < mm->n_vmas; v++) {
+			if (!mm->vmas[v]->has_sysv_shmid)
+				continue;
+			int *n = realloc(att, (natt + 1) * sizeof(int));
+			if (!n)
+				break;
+			att = n;
+			att[natt++] = mm->vmas[v]->sysv_shmid;
+		}
+	}
+	r = sysv_dump(&t->img, &t->arena, t->files, &t->shm, pids, t->nprocs,
+		      att, natt, t->procs[0].why, sizeof(t->procs[0].why));
+	free(pids);
+	free(att);
+	return r;
+}
+
 static void drop_scratch(struct dump_ctx *c)
 {
 	if (c->scratch)
@@ -512,7 +544,7 @@ int cmd_dump(int argc, char **argv)
 			failed = i;
 			goto fail;
 		}
-	if (dump_fds(&t, &failed) < 0)
+	if (dump_fds(&t, &failed) < 0 || dump_sysv(&t, &failed) < 0)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)
 		drop_scratch(&t.procs[i]);

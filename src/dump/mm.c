@@ -249,6 +249,12 @@ static int shared_object(struct dump_ctx *ctx, Capcr__Vma *vma,
 		return -1;
 	vma->has_shmem = 1;
 	vma->shmem = idx;
+	/* A SysV segment is attached again with shmat: its inode number is
+	 * its id. */
+	if (!strncmp(v->path, "/SYSV", 5)) {
+		vma->has_sysv_shmid = 1;
+		vma->sysv_shmid = (int32_t)v->ino;
+	}
 	return 0;
 }
 

@@ -37,6 +37,7 @@
 #include "../common/pd_proto.h"
 #include "../dump/dump.h"
 #include "../files/files.h"
+#include "../files/sysvipc.h"
 #include "../monitor/commands.h"
 #include "../monitor/pd_service.h"
 #include "../monitor/supervise.h"
@@ -200,6 +201,9 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 		return -1;
 	for (size_t i = 0; i < t->files->n_shmem; i++)
 		t->shmem_fd[i] = park(t, t->shmem_fd[i]);
+	if (sysv_restore_all(t->files, t->shmem_fd, &t->sysv_made, why, wl) <
+	    0)
+		return -1;
 	struct file_restore_env env = { .img = &t->img, .why = why,
 					.whylen = wl,
 					.inherited = t->inherited,
@@ -314,6 +318,8 @@ static int open_services(struct restore_tree *t, size_t i)
 						       "%s",
 						    m->path, c->pid,
 						    strerror(errno));
+		} else if (m->has_sysv_shmid) {
+			fd = -1; /* attached with shmat at the takeover */
 		} else if (m->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED) {
 			/* the one object, shared with every other mapping */
 			if (!m->has_shmem || m->shmem < 0 ||
@@ -639,6 +645,7 @@ int cmd_restore(int argc, char **argv)
 				   "run unmonitored",
 				   pdname, strerror(errno));
 	}
+	sysv_finish(t.files);
 	/* Every checksum must hold before any of them runs. */
 	if (image_verify_finish(&t.img, why, sizeof(why)) < 0)
 		goto fail;
@@ -672,6 +679,7 @@ int cmd_restore(int argc, char **argv)
 	return supervise(have_pd ? &pd : NULL, root);
 fail:
 	kill_made(&made);
+	sysv_remove_made(&t.sysv_made);
 	if (root > 0)
 		waitpid(root, NULL, 0);
 	capcr_err("restore from %s failed: %s", dir, why[0] ? why : "unknown "

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../files/sysvipc.h"
 #include "../image/image.h"
 #include "../ptrace/inject.h"
 
@@ -53,6 +54,7 @@ struct restore_tree {
 		int fd;
 	} pd_ends[16];        /* ipc PD sessions: the monitor's ends */
 	unsigned npd_ends;
+	struct sysv_made sysv_made; /* SysV objects made, undone on failure */
 	unsigned char *inherited; /* fds capcr restore was started with */
 	int ninherited;
 };

@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -222,6 +223,21 @@ static int map_areas(struct restore_ctx *ctx)
 		if (special_name(v->kind) ||
 		    v->kind == CAPCR__VMA_KIND__VMA_VSYSCALL)
 			continue;
+		if (v->has_sysv_shmid) {
+			/* The segment itself, contents and all. */
+			long r = sys(ctx, SYS_shmat, v->sysv_shmid, (long)v->start,
+				     (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) |
+					     (v->prot & PROT_EXEC ? SHM_EXEC : 0),
+				     0, 0, 0);
+			if (r != (long)v->start)
+				return restore_fail(ctx, "cannot attach SysV "
+							 "segment %d at %#" PRIx64
+							 ": %s",
+						    v->sysv_shmid, v->start,
+						    strerror(r < 0 ? (int)-r
+								   : EFAULT));
+			continue;
+		}
 		if (fd < 0)
 			flags |= MAP_ANONYMOUS;
 		else
