@@ -22,6 +22,12 @@
 #                              disarmed), signalfd, inotify (wds, events)
 #   sysv        cr_sysv        SysV shared memory (attached and not),
 #                              semaphores, message queues
+#   unix        cr_unix        Unix sockets: stream, datagram, seqpacket
+#                              pairs with queued data both ways, shutdown,
+#                              closed peer, listener with accepted and
+#                              waiting clients, bound datagram socket with
+#                              queued datagrams, a pair between two processes;
+#                              and dumped with -R, going on untouched
 #   repeated    cr_counter     dump+restore 20 times in a row; dump -R 20
 #                              times; no divergence
 #
@@ -38,14 +44,14 @@ export BUILD CAPCR CAPCR_LIB TPROGS
 AREAS=("$@")
 [ ${#AREAS[@]} -eq 0 ] &&
 	AREAS=(memory registers signals timers attributes descriptors capspace
-		ipc sysv repeated repeated-R)
+		ipc sysv unix repeated repeated-R)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skip: capcr restore needs root (clone3 with set_tid)"
 	exit 0
 fi
 for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
-	cr_ipc_kinds cr_sysv; do
+	cr_ipc_kinds cr_sysv cr_unix; do
 	if [ ! -x "$TPROGS/$p" ]; then
 		not_ok "$TPROGS/$p is missing (make all)"
 		finish
@@ -103,6 +109,20 @@ for c in caps:
 	touch "$T/$tag.go.2"
 	cr_reap "$rpid"
 	cr_end "$tag" "$what ($mode)"
+}
+
+# ---- unix: cr_unix dumped with -R reads every queue without taking it ----
+unix_leave() {
+	local tag=$1
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/cr_unix"
+	cr_ready "$tag" "cr_unix -R" || return 1
+	cr_dump "$tag" "$PID" -R
+	check "cr_unix: dump -R exits 0 (status $DRC)" [ "$DRC" -eq 0 ]
+	[ "$DRC" -eq 0 ] || sed 's/^/      /' "$T/$tag.dump.err"
+	touch "$T/$tag.go"
+	cr_reap "$SPID"
+	cr_end "$tag" "cr_unix after dump -R"
 }
 
 # ---- repeated: cr_counter ----
@@ -201,6 +221,11 @@ for area in "${AREAS[@]}"; do
 	descriptors) cr_area cr_fds "$$" ;;
 	ipc) cr_area cr_ipc_kinds ;;
 	sysv) cr_area cr_sysv ;;
+	unix)
+		cr_area cr_unix
+		unix_leave cr_unix.r
+		cr_same_output cr_unix.p cr_unix.r "cr_unix -R"
+		;;
 	capspace)
 		caps_run fdscaps.p plain
 		caps_run fdscaps.c cycle

@@ -2,6 +2,7 @@
 /* The table of file kinds, and what several kinds share. */
 #define _GNU_SOURCE
 #include "files.h"
+#include "unix_sock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,6 +93,11 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 	f->has_data_size = 1;
 	f->data_size = (uint64_t)off;
 	return r;
+}
+
+void files_restore_end(struct file_restore_env *env)
+{
+	unix_sock_restore_end(env);
 }
 
 int files_load_contents(struct file_restore_env *env, const Capcr__File *f,

@@ -94,6 +94,9 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 			Capcr__File *f, int seekable);
 int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 			int dst);
+/* Once every File is made: what the kinds made ahead and no File took is
+ * closed, their tables freed. */
+void files_restore_end(struct file_restore_env *env);
 /* Does any process but those in skip[] (and us) hold the object link
  * names ("pipe:[N]")? */
 int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sockets that are not connected to anything: unbound, bound, or
- * listening, of the Unix, IPv4 and IPv6 families.  Restored by making the
- * socket again with its domain, type and protocol, binding it to the same
- * address and listening with the same backlog.  Connections waiting to be
- * accepted are not kept; connected sockets, whose peer may be outside,
- * are refused with a message naming the socket and its peer (the process
- * tree issue brings them).
+ * Sockets: the table's entry for every socket, and the Internet ones that
+ * are not connected to anything: unbound, bound, or listening, of the IPv4
+ * and IPv6 families.  Restored by making the socket again with its domain,
+ * type and protocol, binding it to the same address and listening with the
+ * same backlog.  Their waiting connections are not kept, and connected
+ * ones, whose peer is outside, are refused with a message naming the
+ * socket and its peer.  Unix sockets, connected ones included, are in
+ * unix_sock.c.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,13 +22,14 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "unix_sock.h"
 
 static int match(const struct file_dump_in *in)
 {
 	return S_ISSOCK(in->st.st_mode);
 }
 
-static void describe(const struct sockaddr_storage *ss, socklen_t len,
+void socket_describe(const struct sockaddr_storage *ss, socklen_t len,
 		     char *out, size_t n)
 {
 	char ip[INET6_ADDRSTRLEN];
@@ -81,27 +83,37 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	if (getsockname(in->copy, (struct sockaddr *)&ss, &sl) < 0)
 		return FILE_FAIL(env, "getsockname on descriptor %d: %s", in->fd,
 				 strerror(errno));
-	describe(&ss, sl, what, sizeof(what));
+	socket_describe(&ss, sl, what, sizeof(what));
+	f->has_socket_domain = f->has_socket_type = f->has_socket_protocol = 1;
+	f->socket_domain = domain;
+	f->socket_type = type;
+	f->socket_protocol = proto;
+	f->has_socket_ino = 1;
+	f->socket_ino = (uint64_t)in->st.st_ino;
+	f->path = arena_strdup(env->arena, what);
+	if (domain == AF_UNIX) {
+		if (sl > sizeof(sa_family_t)) {
+			f->has_socket_addr = 1;
+			f->socket_addr.len = sl;
+			f->socket_addr.data = arena_memdup(env->arena, &ss, sl);
+		}
+		return unix_sock_dump(env, in, f);
+	}
 	struct sockaddr_storage ps;
 	socklen_t pl = sizeof(ps);
 	if (getpeername(in->copy, (struct sockaddr *)&ps, &pl) == 0) {
-		describe(&ps, pl, peer, sizeof(peer));
+		socket_describe(&ps, pl, peer, sizeof(peer));
 		return FILE_FAIL(env,
 				 "descriptor %d is a connected socket (%s, peer "
 				 "%s); connected sockets cannot be checkpointed "
 				 "yet",
 				 in->fd, what, peer);
 	}
-	/* Bound? An unbound inet socket reports port 0, a Unix one no path. */
-	int bound = (domain == AF_UNIX && sl > sizeof(sa_family_t)) ||
-		    (domain == AF_INET &&
+	/* Bound? An unbound inet socket reports port 0. */
+	int bound = (domain == AF_INET &&
 		     ((struct sockaddr_in *)&ss)->sin_port) ||
 		    (domain == AF_INET6 &&
 		     ((struct sockaddr_in6 *)&ss)->sin6_port);
-	f->has_socket_domain = f->has_socket_type = f->has_socket_protocol = 1;
-	f->socket_domain = domain;
-	f->socket_type = type;
-	f->socket_protocol = proto;
 	if (bound) {
 		f->has_socket_addr = 1;
 		f->socket_addr.len = sl;
@@ -112,27 +124,21 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		f->has_socket_backlog = 1;
 		f->socket_backlog = (int32_t)backlog;
 	}
-	f->path = arena_strdup(env->arena, what);
 	return 0;
 }
 
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
-	int fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,
-			f->socket_protocol);
-	int one = 1;
+	int fd, one = 1;
 
+	if (f->socket_domain == AF_UNIX)
+		return unix_sock_restore(env, f);
+	fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,
+		    f->socket_protocol);
 	if (fd < 0)
 		return FILE_FAIL(env, "socket: %s", strerror(errno));
 	if (f->has_socket_addr) {
-		const struct sockaddr_un *u = (const void *)f->socket_addr.data;
-		struct stat st;
-		if (f->socket_domain == AF_UNIX && u->sun_path[0] &&
-		    stat(u->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(u->sun_path); /* left behind by the original */
-		if (f->socket_domain != AF_UNIX)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
-				   sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (bind(fd, (const struct sockaddr *)f->socket_addr.data,
 			 (socklen_t)f->socket_addr.len) < 0) {
 			int e = errno;

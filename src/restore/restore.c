@@ -240,6 +240,7 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 		for (int e = 0; e < 2; e++)
 			if (env.pipes[p].fd[e] >= 0)
 				close(env.pipes[p].fd[e]);
+	files_restore_end(&env);
 	for (unsigned p = 0; p < env.npd_ends; p++) {
 		t->pd_ends[p].file = env.pd_ends[p].file;
 		t->pd_ends[p].fd = park(t, env.pd_ends[p].fd);
