@@ -26,6 +26,14 @@ int capcr_monitored(void);
  * not monitored or fd is unknown to the runtime. */
 uint64_t capcr_badge(int fd);
 
+/* Allow capcr to connect socket fd again, to the address it was connected
+ * to, when a checkpoint of this process is restored while the other end is
+ * not part of it (a server outside).  The application then gets a new
+ * connection at restore and must be ready to start its session again.
+ * 0, or -1 with errno: ENOSYS not monitored, EBADF unknown descriptor,
+ * ENOTCONN not a socket connected through connect(). */
+int capcr_allow_reconnect(int fd);
+
 #ifdef __cplusplus
 }
 #endif

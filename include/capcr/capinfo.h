@@ -140,6 +140,8 @@ enum capcr_entry_state {
 	CAPCR_ENTRY_LISTENING = 1u << 2,
 	CAPCR_ENTRY_TRUNCATED = 1u << 3, /* path longer than path[] */
 	CAPCR_ENTRY_STDIO = 1u << 4,     /* wrapped by a FILE * or DIR * */
+	CAPCR_ENTRY_RECONNECT = 1u << 5, /* may be connected again at restore
+					    to peer_addr (capcr_allow_reconnect) */
 };
 
 #define CAPCR_ADDR_MAX 128 /* sizeof(struct sockaddr_storage) */

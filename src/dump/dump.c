@@ -477,7 +477,14 @@ static void usage_dump(FILE *out)
 		"  image is safely written, unless -R/--leave-running is given.\n"
 		"  -t, --tree PID           the root of the tree\n"
 		"  -D, --images-dir DIR     where the image goes\n"
-		"  -R, --leave-running      let the processes go on afterwards\n");
+		"  -R, --leave-running      let the processes go on afterwards\n"
+		"      --external-sockets=refuse|closed\n"
+		"                           a connection whose peer is outside:\n"
+		"                           refuse the dump (default), or bring\n"
+		"                           it back closed (also --tcp-close);\n"
+		"                           one the application allowed with\n"
+		"                           capcr_allow_reconnect() is connected\n"
+		"                           again\n");
 }
 
 int cmd_dump(int argc, char **argv)
@@ -486,6 +493,8 @@ int cmd_dump(int argc, char **argv)
 		{ "tree", required_argument, NULL, 't' },
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "leave-running", no_argument, NULL, 'R' },
+		{ "external-sockets", required_argument, NULL, 'x' },
+		{ "tcp-close", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -509,6 +518,18 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'R':
 			leave = 1;
+			break;
+		case 'x':
+			if (!strcmp(optarg, "closed")) {
+				t.ext_closed = 1;
+			} else if (strcmp(optarg, "refuse")) {
+				capcr_err("--external-sockets=%s: expected "
+					  "refuse or closed", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			t.ext_closed = 1;
 			break;
 		case 'h':
 			usage_dump(stdout);

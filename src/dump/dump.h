@@ -42,6 +42,7 @@ struct dump_tree {
 	struct dump_ctx *procs;
 	size_t nprocs;
 	struct shmem_table shm; /* shared memory objects saved so far */
+	int ext_closed;     /* --external-sockets=closed */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;
 };

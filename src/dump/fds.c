@@ -140,6 +140,15 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		.sock_inos = sinos,
 		.nsock_inos = nsinos,
 	};
+	struct capcr_cap_entry cap;
+	const Capcr__CapSpace *cs = c->fdt->capspace;
+	for (size_t k = 0; cs && k < cs->n_caps; k++)
+		if (cs->caps[k]->fd == x->k->fd &&
+		    cs->caps[k]->entry.len == sizeof(cap)) {
+			memcpy(&cap, cs->caps[k]->entry.data, sizeof(cap));
+			in.cap = &cap;
+		}
+	env.ext_closed = t->ext_closed;
 
 	if (S_ISFIFO(x->st.st_mode) && !strncmp(x->k->target, "pipe:", 5)) {
 		/* Both ends in the image, in any of its processes? */
@@ -200,6 +209,10 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	}
 	if (collect(t, kfds, nk, &all, &n, failed) < 0)
 		goto out;
+	/* The regions first: a kind may want the runtime's provenance. */
+	for (size_t p = 0; p < t->nprocs; p++)
+		if (!t->procs[p].zombie)
+			dump_capspace(&t->procs[p], t->procs[p].fdt);
 	/* Which sockets the image holds: a connected one's peer must be. */
 	sinos = calloc(n + 1, sizeof(*sinos));
 	if (!sinos) {
@@ -236,9 +249,6 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 		DUMP_FAIL(&t->procs[0], "injected failure at fds");
 		goto out;
 	}
-	for (size_t p = 0; p < t->nprocs; p++)
-		if (!t->procs[p].zombie)
-			dump_capspace(&t->procs[p], t->procs[p].fdt);
 	/* Badges name the objects: keep each file's, from the region. */
 	for (size_t p = 0; p < t->nprocs; p++) {
 		const Capcr__CapSpace *cs = t->procs[p].fdt->capspace;

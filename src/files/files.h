@@ -11,6 +11,7 @@
 
 #include "../common/arena.h"
 #include "../image/image.h"
+#include "capcr/capinfo.h"
 #include "shmem.h"
 #include "../monitor/procfd.h"
 
@@ -23,6 +24,9 @@ struct file_dump_in {
 	struct stat st;
 	int both_pipe_ends;  /* pipes: the other end is in the image too */
 	int held_outside;    /* pipes: a process outside the image has it */
+	/* the runtime's cap-map entry for fd, when the process reported it
+	 * (provenance: how it was made, what it was connected to) */
+	const struct capcr_cap_entry *cap;
 	/* sockets: the inode of every socket a process of the image holds */
 	const ino_t *sock_inos;
 	size_t nsock_inos;
@@ -36,6 +40,7 @@ struct file_dump_env {
 	size_t whylen;
 	Capcr__Files *files;     /* the tree's: shared memory objects */
 	struct shmem_table *shm;
+	int ext_closed; /* connections outside the image come back closed */
 };
 
 /* What a kind's restore gets: it runs in the process being restored,

@@ -21,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ext_conn.h"
 #include "files.h"
 #include "unix_sock.h"
 
@@ -102,12 +103,15 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	struct sockaddr_storage ps;
 	socklen_t pl = sizeof(ps);
 	if (getpeername(in->copy, (struct sockaddr *)&ps, &pl) == 0) {
+		const char *hint;
+		if (ext_conn_dump(env, in, f, &hint) > 0)
+			return 0;
 		socket_describe(&ps, pl, peer, sizeof(peer));
 		return FILE_FAIL(env,
-				 "descriptor %d is a connected socket (%s, peer "
-				 "%s); connected sockets cannot be checkpointed "
-				 "yet",
-				 in->fd, what, peer);
+				 "descriptor %d of process %d is a connected "
+				 "socket (%s, peer %s); its peer is outside the "
+				 "checkpointed processes%s",
+				 in->fd, in->pid, what, peer, hint);
 	}
 	/* Bound? An unbound inet socket reports port 0. */
 	int bound = (domain == AF_INET &&
@@ -131,6 +135,8 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	int fd, one = 1;
 
+	if (f->has_socket_conn && f->socket_conn >= CONN_RECONNECT)
+		return ext_conn_restore(env, f);
 	if (f->socket_domain == AF_UNIX)
 		return unix_sock_restore(env, f);
 	fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,

@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "ext_conn.h"
 #include "files.h"
 #include "unix_sock.h"
 
@@ -606,15 +607,19 @@ static int refuse_outside(struct dctx *c, const char *peer, uint64_t pino,
 			  const char *why)
 {
 	char pi[64] = "";
+	const char *hint;
 
+	/* Unless the application or the user said how to bring it back. */
+	if (ext_conn_dump(c->env, c->in, c->f, &hint) > 0)
+		return 0;
 	if (pino)
 		snprintf(pi, sizeof(pi), ", socket:[%llu]",
 			 (unsigned long long)pino);
 	return FILE_FAIL(c->env,
 			 "descriptor %d of process %d is a connected socket "
 			 "(%s, peer %s%s)%s; capcr checkpoints a connection "
-			 "only with both its ends",
-			 c->in->fd, c->in->pid, c->what, peer, pi, why);
+			 "only with both its ends%s",
+			 c->in->fd, c->in->pid, c->what, peer, pi, why, hint);
 }
 
 /* A connected one: what it is connected to, and its role in a pair. */
