@@ -184,7 +184,24 @@ void tracee_restart_regs(const struct tracee *t, struct user_regs_struct *out)
 		out->rip -= 2;
 		break;
 	case ERESTART_RESTARTBLOCK:
-		out->rax = 219; /* __NR_restart_syscall */
+		/* The kernel would go on with restart_syscall and the state
+		 * it kept in the thread's restart block, which a new process
+		 * does not have (restart_syscall there fails with EINTR).
+		 * The waits that use it are made again with their own
+		 * arguments instead: an absolute deadline is kept exactly, a
+		 * relative timeout starts over in full.  Anything else gets
+		 * restart_syscall, and EINTR. */
+		switch (out->orig_rax) {
+		case 7:   /* poll */
+		case 35:  /* nanosleep */
+		case 202: /* futex */
+		case 230: /* clock_nanosleep */
+		case 271: /* ppoll */
+			out->rax = out->orig_rax;
+			break;
+		default:
+			out->rax = 219; /* __NR_restart_syscall */
+		}
 		out->rip -= 2;
 		break;
 	}

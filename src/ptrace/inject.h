@@ -44,7 +44,8 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
  * exactly where it was.  Returns 0 or -errno. */
 int tracee_release(struct tracee *t);
 /* Registers as found, with a pending restartable system call rewound the
- * way the kernel would restart it (for a checkpoint image). */
+ * way the kernel would restart it (for a checkpoint image); a sleep or
+ * poll is made again with its own arguments (see inject.c). */
 void tracee_restart_regs(const struct tracee *t,
 			 struct user_regs_struct *out);
 
