@@ -17,7 +17,7 @@
 # measure), and then prints no figures for that section.
 #
 # Knobs (environment), for quick or longer runs:
-#   BENCH_SECTIONS    sections to run, in order        (default: capinfo cr)
+#   BENCH_SECTIONS    sections to run, in order        (default: capinfo cr tree)
 #   BENCH_ROUNDS      processes per mode, interleaved  (default: 7)
 #   CAPINFO_PAIRS     open+close pairs per repetition  (default: 50000)
 #   CAPINFO_IPC_PAIRS the same under --capinfo=ipc     (default: 2000)
@@ -25,6 +25,7 @@
 #   CAPINFO_THREADS   threads in the multi phase       (default: 4)
 #   CR_SIZES_MIB      target sizes for section cr      (default: 64 256 1024)
 #   CR_ROUNDS         dump/restore rounds per size     (default: 5)
+#   TREE_ROUNDS       dump/restore rounds per tree     (default: 5)
 set -eu
 
 BUILD=${1:-build}
@@ -36,7 +37,7 @@ BUILD=$(cd "$BUILD" && pwd)
 CAPCR=$BUILD/bin/capcr
 RUNTIME=$BUILD/lib/libcapcr.so
 
-SECTIONS=${BENCH_SECTIONS:-capinfo cr}
+SECTIONS=${BENCH_SECTIONS:-capinfo cr tree}
 ROUNDS=${BENCH_ROUNDS:-7}
 
 # Nothing from the caller's environment may turn a "not monitored" run into
@@ -445,6 +446,174 @@ section_cr() {
 			"$(awk -v a="$3" -v b="$2" -v c="$6" 'BEGIN { printf "%.2f", (c > 0) ? (a + b) / c : 0 }') of first touch + memcpy"
 		echo "cr: $summary" >>"$SUMMARY"
 	fi
+}
+
+# ---------------------------------------------------------------------------
+# Section tree: capcr dump and capcr restore of process trees and of
+# threads: how long the tree is stopped, the whole dump, the restore.
+# ---------------------------------------------------------------------------
+
+TREE_HOLDER=""
+TREE_ROOT=""
+TREE_IMG=""
+
+# tree_pids PID: PID and all its descendants.
+tree_pids() {
+	todo=$1
+	while [ -n "$todo" ]; do
+		set -- $todo
+		[ $# -gt 0 ] || break
+		p=$1
+		shift
+		todo="$*"
+		[ -d "/proc/$p" ] || continue
+		echo "$p"
+		todo="$todo $(cat /proc/"$p"/task/*/children 2>/dev/null || true)"
+	done
+}
+
+# tree_end: kill the tree (by PID) and its holder, remove the image.
+tree_end() {
+	if [ -n "$TREE_ROOT" ]; then
+		for p in $(tree_pids "$TREE_ROOT"); do
+			kill -KILL "$p" 2>/dev/null || true
+		done
+	fi
+	if [ -n "$TREE_HOLDER" ]; then
+		kill -KILL "$TREE_HOLDER" 2>/dev/null || true
+		wait "$TREE_HOLDER" 2>/dev/null || true
+	fi
+	TREE_ROOT=""
+	TREE_HOLDER=""
+	[ -n "$TREE_IMG" ] && rm -rf "$TREE_IMG"
+	TREE_IMG=""
+}
+
+tree_fail() {
+	progress "
+"
+	tree_end
+	fail "tree: $*"
+}
+
+# tree_measure LABEL ARGS...: crt_many ARGS under crt_sub (a subreaper, so
+# the processes a dump kills are reaped at once and their PIDs are free for
+# the restore), then TREE_ROUNDS times: capcr -v dump (which kills it),
+# wait for the holder, capcr -v restore under a new crt_sub, wait until it
+# says the tree runs.  One row into $d/rows.
+tree_measure() {
+	label=$1
+	shift
+	tag=$(echo "$label" | tr -c 'a-z0-9\n' '_')
+	out=$d/$tag.out
+	: >"$d/$tag.frozen"
+	: >"$d/$tag.dump"
+	: >"$d/$tag.wall"
+	: >"$d/$tag.restore"
+	CR_GO=$d/$tag.go "$sub" "$prog" "$@" >"$out" 2>"$d/$tag.err" </dev/null &
+	TREE_HOLDER=$!
+	cr_wait_for "$out" '^ready pid=' 30 "$TREE_HOLDER" ||
+		tree_fail "crt_many $* did not get ready: $(cat "$d/$tag.err")"
+	TREE_ROOT=$(sed -n 's/^ready pid=\([0-9]*\).*/\1/p' "$out")
+	nproc=$(tree_pids "$TREE_ROOT" | wc -l)
+	nthr=0
+	for p in $(tree_pids "$TREE_ROOT"); do
+		nthr=$((nthr + $(ls "/proc/$p/task" | wc -l)))
+	done
+	r=1
+	while [ "$r" -le "$rounds" ]; do
+		img=$TREE_IMG/$tag.$r
+		mkdir "$img"
+		log=$d/$tag.dump.$r.log
+		t0=$(now_ns)
+		"$CAPCR" -v dump -t "$TREE_ROOT" -D "$img" >"$log" 2>&1 </dev/null ||
+			tree_fail "capcr dump of $label failed: $(cat "$log")"
+		t1=$(now_ns)
+		wait "$TREE_HOLDER" 2>/dev/null || true
+		fr=$(sed -n 's/.*frozen \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1)
+		al=$(sed -n 's/.* \([0-9.]*\) ms in all.*/\1/p' "$log" | head -n 1)
+		[ -n "$fr" ] && [ -n "$al" ] ||
+			tree_fail "capcr -v dump printed no 'N ms in all, frozen N ms': $(cat "$log")"
+		echo "$fr" >>"$d/$tag.frozen"
+		echo "$al" >>"$d/$tag.dump"
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e6 }' >>"$d/$tag.wall"
+		log=$d/$tag.restore.$r.log
+		"$sub" "$CAPCR" -v restore -D "$img" >"$log" 2>&1 </dev/null &
+		TREE_HOLDER=$!
+		cr_wait_for "$log" 'restored .* in [0-9.]+ ms' 60 "$TREE_HOLDER" ||
+			tree_fail "capcr restore of $label failed: $(cat "$log")"
+		ms=$(sed -n 's/.*restored \([0-9]*\) process.* in \([0-9.]*\) ms.*/\1 \2/p' "$log" | head -n 1)
+		[ "${ms%% *}" = "$nproc" ] ||
+			tree_fail "capcr restore of $label restored ${ms%% *} processes, not $nproc: $(cat "$log")"
+		echo "${ms#* }" >>"$d/$tag.restore"
+		rm -rf "$img"
+		r=$((r + 1))
+	done
+	tree_end
+	TREE_IMG=$(mktemp -d "$imgbase/capcr-bench-tree.XXXXXX")
+	echo "$label|$nproc|$nthr|$(stats "$d/$tag.frozen")|$(stats "$d/$tag.dump")|$(stats "$d/$tag.wall")|$(stats "$d/$tag.restore")" >>"$d/rows"
+}
+
+section_tree() {
+	prog=$BUILD/tests/crt_many
+	sub=$BUILD/tests/crt_sub
+	[ -x "$prog" ] && [ -x "$sub" ] || fail "$prog or $sub missing; run make first"
+	rounds=${TREE_ROUNDS:-5}
+	[ "$rounds" -ge 1 ] 2>/dev/null || fail "TREE_ROUNDS must be at least 1"
+	d=$TMP/tree
+	mkdir -p "$d"
+	imgbase=${TMPDIR:-/tmp}
+	where="$imgbase"
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+		imgbase=/dev/shm
+		where="/dev/shm (tmpfs)"
+	fi
+	TREE_IMG=$(mktemp -d "$imgbase/capcr-bench-tree.XXXXXX") ||
+		fail "tree: no directory for the images"
+	trap 'tree_end; rm -rf "$TMP"' EXIT
+
+	echo
+	echo "== tree: capcr dump and capcr restore of process trees and of threads =="
+	echo "   target: tests/progs/crt_many, idle: N processes in a tree (each the parent of"
+	echo "   up to 4, waiting in pause()), or one process with N threads (waiting in"
+	echo "   pthread_cond_wait); run under a child subreaper (crt_sub); image on $where"
+	echo "   frozen: how long the tree stayed stopped, from the moment all of it was"
+	echo "   frozen to its kill (capcr -v); dump: capcr -v's time for the whole dump"
+	echo "   (freezing included); wall: the capcr dump command, start to exit; restore:"
+	echo "   capcr -v's time from reading the image to every process running."
+	echo "   $rounds rounds per target (dump, restore, dump the restored tree, ...);"
+	echo "   median, and min-max"
+	progress "tree: measuring"
+	: >"$d/rows"
+	for t in "1 process, 1 thread|-i -t 0" "10 processes|-i -t 0 -P 10" \
+		"50 processes|-i -t 0 -P 50" "10 threads|-i -t 9" \
+		"100 threads|-i -t 99"; do
+		label=${t%%|*}
+		progress " [$label]"
+		# shellcheck disable=SC2086
+		tree_measure "$label" ${t#*|}
+	done
+	progress "
+"
+	trap 'rm -rf "$TMP"' EXIT
+	tree_end
+
+	echo
+	fmt='%-20s %5s %7s | %7s %13s | %7s %13s | %7s %13s | %7s %13s\n'
+	printf "$fmt" "target" "procs" "threads" "frozen" "" "dump" "" "wall" "" \
+		"restore" ""
+	printf "$fmt" "" "" "" "ms" "range" "ms" "range" "ms" "range" "ms" "range"
+	summary=""
+	while IFS='|' read -r label np nt fr du wa re; do
+		set -- $fr $du $wa $re
+		printf "$fmt" "$label" "$np" "$nt" "$1" "$2-$3" "$4" "$5-$6" \
+			"$7" "$8-$9" "${10}" "${11}-${12}"
+		case $label in
+		"50 processes" | "100 threads")
+			summary="$summary${summary:+; }$label: dump $4 ms (frozen $1 ms), restore ${10} ms" ;;
+		esac
+	done <"$d/rows"
+	echo "tree: $summary" >>"$SUMMARY"
 }
 
 echo "capcr benchmarks ($BUILD)"

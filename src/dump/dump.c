@@ -287,10 +287,27 @@ static int freeze_tree(struct dump_tree *t, size_t *failed)
 				c->zombie = 1;
 				continue;
 			}
-			if (fault_at("seize") ||
-			    seize_all(c) < 0) {
+			if (fault_at("seize")) {
 				*failed = i;
 				return DUMP_FAIL(c, "injected failure at seize");
+			}
+			if (seize_all(c) < 0) {
+				/* A process (not the root) that ended before it
+				 * could be stopped is a zombie, or gone. */
+				st = proc_state(c->pid, &c->exit_code);
+				if (i && !c->nthreads &&
+				    (!st || st == 'Z' || st == 'X')) {
+					c->why[0] = 0;
+					if (st) {
+						c->zombie = 1;
+						continue;
+					}
+					t->procs[i--] = t->procs[--t->nprocs];
+					changed = 1;
+					continue;
+				}
+				*failed = i;
+				return -1;
 			}
 			int a = add_children(t, i);
 			if (a < 0) {
@@ -461,6 +478,27 @@ static int dump_sysv(struct dump_tree *t, size_t *failed)
 	return r;
 }
 
+/* Nothing but SIGKILL can end a stopped tracee; one that got it while we
+ * worked must not go into the image as if it were alive. */
+static int still_stopped(struct dump_tree *t, size_t *failed)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		struct dump_ctx *c = &t->procs[i];
+		struct pollfd p = { .fd = c->pidfd, .events = POLLIN };
+		char st;
+		if (c->zombie)
+			continue;
+		st = proc_state(c->pid, NULL);
+		if (!st || st == 'Z' || st == 'X' ||
+		    (c->pidfd >= 0 && poll(&p, 1, 0) > 0)) {
+			*failed = i;
+			return DUMP_FAIL(c, "process %d exited (was killed) "
+					    "during the dump", c->pid);
+		}
+	}
+	return 0;
+}
+
 static void drop_scratch(struct dump_ctx *c)
 {
 	if (c->scratch)
@@ -574,7 +612,8 @@ int cmd_dump(int argc, char **argv)
 			release_all(&t.procs[i]);
 		t_released = now_ns();
 	}
-	if (write_images(&t, &failed) < 0 || commit(&t) < 0)
+	if (write_images(&t, &failed) < 0 || still_stopped(&t, &failed) < 0 ||
+	    commit(&t) < 0)
 		goto fail;
 	ok = 1;
 	if (!leave) {

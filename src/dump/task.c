@@ -433,6 +433,13 @@ int dump_task(struct dump_ctx *ctx)
 	if (dump_sigactions(ctx, t) < 0 || dump_itimers(ctx, t) < 0 ||
 	    dump_posix_timers(ctx, t) < 0)
 		return -1;
+	int32_t pds = 0;
+	if (dump_syscall(ctx, SYS_prctl, PR_GET_PDEATHSIG, (long)ctx->scratch,
+			 0, 0, 0, 0) == 0 &&
+	    dump_peek(ctx, ctx->scratch, &pds, sizeof(pds)) == 0 && pds) {
+		t->has_pdeathsig = 1;
+		t->pdeathsig = pds;
+	}
 	/* The exact brk, which the heap's end only rounds. */
 	long brk = dump_syscall(ctx, SYS_brk, 0, 0, 0, 0, 0, 0);
 	t->mm->brk = brk > 0 ? (uint64_t)brk : t->mm->start_brk;

@@ -549,6 +549,7 @@ int cmd_restore(int argc, char **argv)
 		usage_restore(stderr);
 		return 2;
 	}
+	t.detach = detach;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (read_images(&t, dir, why, sizeof(why)) < 0 ||

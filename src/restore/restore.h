@@ -48,6 +48,7 @@ struct restore_tree {
 	struct restore_ctx *procs; /* procs[0] is the root */
 	size_t nprocs;
 	int fd_base;           /* above every descriptor number of the image */
+	int detach;            /* --restore-detached */
 	int status_rd, status_wr; /* processes report here */
 	struct {
 		uint32_t file;

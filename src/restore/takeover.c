@@ -617,7 +617,14 @@ int restore_takeover(struct restore_ctx *ctx)
 		return -1;
 	if (thread_calls(ctx, &ctx->t, ctx->task->threads[0]) < 0)
 		return -1;
-	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, 0, 0, 0, 0, 0);
+	/* The parent-death signal the prelude used is replaced by the
+	 * image's.  The root's parent is capcr restore, which a detached
+	 * restore leaves at once: the root keeps none then. */
+	int pds = ctx->task->has_pdeathsig &&
+			  (ctx != &ctx->tree->procs[0] || !ctx->tree->detach)
+		      ? ctx->task->pdeathsig
+		      : 0;
+	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, pds, 0, 0, 0, 0);
 	sys(ctx, SYS_munmap, (long)ctx->scratch, 8192, 0, 0, 0, 0);
 	ctx->scratch = 0;
 	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
