@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../monitor/commands.h"
 #include "../files/sysvipc.h"
 #include "dump.h"
@@ -153,33 +154,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
-/* The state letter and exit code of pid from /proc/PID/stat. */
-static char proc_state(pid_t pid, int *exit_code)
-{
-	char path[64], buf[1024];
-	FILE *f;
-	char st = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');
-		if (p && p[1] == ' ') {
-			st = p[2];
-			/* exit_code is field 52; state is field 3 */
-			char *q = p + 2;
-			for (int field = 3; field < 52 && q; field++)
-				q = strchr(q + 1, ' ');
-			if (q && exit_code)
-				*exit_code = atoi(q + 1);
-		}
-	}
-	fclose(f);
-	return st;
-}
-
 static int check_target(pid_t pid, char *why, size_t wl)
 {
 	char st;
@@ -296,7 +270,7 @@ static int freeze_tree(struct dump_tree *t, size_t *failed)
 				 * could be stopped is a zombie, or gone. */
 				st = proc_state(c->pid, &c->exit_code);
 				if (i && !c->nthreads &&
-				    (!st || st == 'Z' || st == 'X')) {
+				    proc_gone(st)) {
 					c->why[0] = 0;
 					if (st) {
 						c->zombie = 1;
@@ -489,7 +463,7 @@ static int still_stopped(struct dump_tree *t, size_t *failed)
 		if (c->zombie)
 			continue;
 		st = proc_state(c->pid, NULL);
-		if (!st || st == 'Z' || st == 'X' ||
+		if (proc_gone(st) ||
 		    (c->pidfd >= 0 && poll(&p, 1, 0) > 0)) {
 			*failed = i;
 			return DUMP_FAIL(c, "process %d exited (was killed) "
@@ -664,7 +638,7 @@ fail:
 		struct pollfd pf = { .fd = t.procs[i].pidfd, .events = POLLIN };
 		char st = proc_state(t.procs[i].pid, NULL);
 		/* A process killed meanwhile may still be on its way out. */
-		if (!st || st == 'Z' || st == 'X' ||
+		if (proc_gone(st) ||
 		    (pf.fd >= 0 && poll(&pf, 1, 200) > 0))
 			gone++;
 	}

@@ -20,6 +20,7 @@
 
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "commands.h"
 #include "procfd.h"
 #include "region.h"
@@ -264,7 +265,6 @@ int cmd_caps(int argc, char **argv)
 	}
 
 	struct kfd *k = NULL;
-	char path0[64];
 	int nk = procfd_list((pid_t)pid, &k);
 	if (nk < 0) {
 		int e = errno;
@@ -279,17 +279,7 @@ int cmd_caps(int argc, char **argv)
 		return 1;
 	}
 
-	char state = 0;
-	snprintf(path0, sizeof(path0), "/proc/%ld/stat", pid);
-	FILE *sf = fopen(path0, "re");
-	if (sf) {
-		char buf[512];
-		if (fgets(buf, sizeof(buf), sf)) {
-			char *p = strrchr(buf, ')');
-			state = p && p[1] == ' ' ? p[2] : 0;
-		}
-		fclose(sf);
-	}
+	char state = proc_state((pid_t)pid, NULL);
 	if (state == 'Z' || state == 'X') {
 		capcr_err("process %ld has exited (a zombie, not yet reaped by "
 			  "its parent): it holds no capabilities any more",

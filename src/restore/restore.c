@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../common/pd_proto.h"
 #include "../dump/dump.h"
 #include "../files/files.h"
@@ -111,34 +112,15 @@ static int read_images(struct restore_tree *t, const char *dir, char *why,
 
 /* A zombie holds its PID until its parent reaps it, which a just-dumped
  * process's parent does at once in the usual case: give it a moment. */
-static char state_of(pid_t pid)
-{
-	char path[64], buf[512];
-	FILE *f;
-	char st = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');
-		if (p && p[1] == ' ')
-			st = p[2];
-	}
-	fclose(f);
-	return st;
-}
-
 static int check_id_free(pid_t id, char *why, size_t wl)
 {
 	char path[64], comm[64] = "?";
 	FILE *f;
 
-	for (int i = 0; i < 200 && (state_of(id) == 'Z' || state_of(id) == 'X');
+	for (int i = 0; i < 200 && (proc_state(id, NULL) == 'Z' || proc_state(id, NULL) == 'X');
 	     i++)
 		usleep(10000);
-	if (!state_of(id))
+	if (!proc_state(id, NULL))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", id);
 	f = fopen(path, "re");
@@ -147,7 +129,7 @@ static int check_id_free(pid_t id, char *why, size_t wl)
 			comm[strcspn(comm, "\n")] = 0;
 		fclose(f);
 	}
-	if (state_of(id) == 'Z')
+	if (proc_state(id, NULL) == 'Z')
 		snprintf(why, wl, "PID %d is held by a zombie that its parent "
 				  "has not reaped", id);
 	else

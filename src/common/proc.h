@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* Small facts about a process from /proc, for the monitor side. */
+#ifndef CAPCR_PROC_H
+#define CAPCR_PROC_H
+
+#include <sys/types.h>
+
+/* The state letter of pid (R, S, D, T, t, Z, X...) from /proc/PID/stat,
+ * or 0 when there is no such process; *exit_code (if not NULL) receives
+ * the wait status of a zombie. */
+char proc_state(pid_t pid, int *exit_code);
+
+/* Exited, whether or not it was reaped yet. */
+static inline int proc_gone(char state)
+{
+	return !state || state == 'Z' || state == 'X';
+}
+
+#endif
