@@ -30,8 +30,60 @@ struct desc {
 	const struct kfd *k;
 	int copy;
 	struct stat st;
+	uint64_t badge; /* the runtime's name for its object, or 0 */
 	Capcr__File *file;
+	long next;      /* next description of the same object (index), -1 */
 };
+
+/*
+ * Finding which descriptors share an open file description, in one pass:
+ * the regions' badges name the candidates (the runtime gave a dup, a
+ * fork's copy the same badge), and where there is none, or it is refuted,
+ * the descriptions already met on the same object (device and inode) are.
+ * The kernel (kcmp) has the last word on every candidate, so a lying or
+ * stale region can neither merge two descriptions nor split one.
+ */
+struct share_index {
+	long *by_badge;  /* hash of badge -> index of a described desc */
+	long *by_obj;    /* hash of (dev, ino) -> first description's index */
+	size_t size;     /* buckets, a power of two */
+	unsigned refuted;
+};
+
+static size_t hash64(uint64_t x, size_t size)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x & (size - 1);
+}
+
+static int share_init(struct share_index *s, size_t n)
+{
+	s->size = 16;
+	while (s->size < 2 * n)
+		s->size *= 2;
+	s->by_badge = malloc(s->size * sizeof(long));
+	s->by_obj = malloc(s->size * sizeof(long));
+	s->refuted = 0;
+	if (!s->by_badge || !s->by_obj)
+		return -1;
+	for (size_t i = 0; i < s->size; i++)
+		s->by_badge[i] = s->by_obj[i] = -1;
+	return 0;
+}
+
+static void share_free(struct share_index *s)
+{
+	free(s->by_badge);
+	free(s->by_obj);
+}
+
+static uint64_t obj_key(const struct desc *d)
+{
+	return (uint64_t)d->st.st_dev * 0x9e3779b97f4a7c15ULL ^
+	       (uint64_t)d->st.st_ino;
+}
 
 static int same_description(pid_t p1, int fd1, pid_t p2, int fd2)
 {
@@ -192,6 +244,7 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	int *nk = calloc(t->nprocs + 1, sizeof(int));
 	pid_t *pids = calloc(t->nprocs + 1, sizeof(pid_t));
 	struct desc *all = NULL;
+	struct share_index share = { 0 };
 	size_t n = 0, nsinos = 0;
 	ino_t *sinos = NULL;
 	int r = -1;
@@ -222,20 +275,55 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	for (size_t i = 0; i < n; i++)
 		if (S_ISSOCK(all[i].st.st_mode))
 			sinos[nsinos++] = all[i].st.st_ino;
+	if (share_init(&share, n) < 0) {
+		DUMP_FAIL(&t->procs[0], "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct desc *x = &all[i];
+		const Capcr__CapSpace *cs = t->procs[x->proc].fdt->capspace;
+		x->next = -1;
+		for (size_t k = 0; cs && k < cs->n_caps; k++)
+			if (cs->caps[k]->fd == x->k->fd)
+				x->badge = cs->caps[k]->badge;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct desc *x = &all[i];
 		struct dump_ctx *c = &t->procs[x->proc];
 		*failed = x->proc;
 		/* One open file description, many descriptors (dup, fork,
-		 * SCM_RIGHTS): the kernel says which are one. */
-		for (size_t j = 0; j < i && !x->file; j++)
-			if (same_object(&all[j], x) &&
-			    same_description(t->procs[all[j].proc].pid,
+		 * SCM_RIGHTS).  First the badge's candidate... */
+		size_t hb = hash64(x->badge, share.size);
+		while (x->badge && share.by_badge[hb] >= 0 &&
+		       all[share.by_badge[hb]].badge != x->badge)
+			hb = (hb + 1) & (share.size - 1);
+		long cand = x->badge ? share.by_badge[hb] : -1;
+		if (cand >= 0) {
+			if (same_object(&all[cand], x) &&
+			    same_description(t->procs[all[cand].proc].pid,
+					     all[cand].k->fd, c->pid, x->k->fd))
+				x->file = all[cand].file;
+			else
+				share.refuted++;
+		}
+		/* ... then every description of the same object. */
+		size_t ho = hash64(obj_key(x), share.size);
+		while (share.by_obj[ho] >= 0 &&
+		       !same_object(&all[share.by_obj[ho]], x))
+			ho = (ho + 1) & (share.size - 1);
+		for (long j = share.by_obj[ho]; j >= 0 && !x->file;
+		     j = all[j].next)
+			if (same_description(t->procs[all[j].proc].pid,
 					     all[j].k->fd, c->pid, x->k->fd))
 				x->file = all[j].file;
-		if (!x->file &&
-		    dump_file(t, all, n, i, pids, sinos, nsinos) < 0)
-			goto out;
+		if (!x->file) {
+			if (dump_file(t, all, n, i, pids, sinos, nsinos) < 0)
+				goto out;
+			x->next = share.by_obj[ho]; /* a new description */
+			share.by_obj[ho] = (long)i;
+		}
+		if (x->badge && cand < 0)
+			share.by_badge[hb] = (long)i;
 		Capcr__Fd *fd = ARENA_NEW(&t->arena, Capcr__Fd);
 		capcr__fd__init(fd);
 		fd->fd = x->k->fd;
@@ -245,6 +333,11 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 			   fd);
 	}
 	*failed = 0;
+	if (share.refuted)
+		capcr_warn("%u descriptor%s shared a badge with another that the "
+			   "kernel says is a different open file; the "
+			   "kernel's word was taken",
+			   share.refuted, share.refuted == 1 ? "" : "s");
 	if (fault_at("fds")) {
 		DUMP_FAIL(&t->procs[0], "injected failure at fds");
 		goto out;
@@ -269,6 +362,7 @@ out:
 			close(all[i].copy);
 	free(all);
 	free(sinos);
+	share_free(&share);
 	for (size_t p = 0; kfds && p < t->nprocs; p++)
 		free(kfds[p]);
 	free(kfds);
