@@ -15,6 +15,7 @@ struct arena_block {
 
 void *arena_alloc(struct arena *a, size_t size)
 {
+	pthread_mutex_lock(&a->lock);
 	struct arena_block *b = a->head;
 
 	size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
@@ -32,6 +33,7 @@ void *arena_alloc(struct arena *a, size_t size)
 	}
 	void *p = (char *)b->data + b->used;
 	b->used += size;
+	pthread_mutex_unlock(&a->lock);
 	memset(p, 0, size);
 	return p;
 }

@@ -6,9 +6,14 @@
 
 #include <stddef.h>
 
+#include <pthread.h>
+
 struct arena_block;
+/* Zero-initialised is ready to use.  Allocation is thread-safe; the arrays
+ * arena_push grows belong to their caller. */
 struct arena {
 	struct arena_block *head;
+	pthread_mutex_t lock;
 };
 
 /* Zeroed memory that lives until arena_free; aborts on exhaustion (the

@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ptrace.h>
@@ -418,7 +419,56 @@ static int dump_proc(struct dump_ctx *c)
 		return DUMP_FAIL(c, "cannot borrow a page in process %d (%s)",
 				 c->pid, strerror((int)-s));
 	c->scratch = (uint64_t)s;
-	return dump_task(c) < 0 || dump_mm(c) < 0 ? -1 : 0;
+	return dump_task(c);
+}
+
+/*
+ * The memory of every process, on both cores: one process's pages are
+ * independent of another's, and reading them needs no ptrace (only
+ * /proc/PID/mem, pagemap, map_files), so worker threads share the work
+ * while the tracer thread waits.
+ */
+struct mm_work {
+	struct dump_tree *t;
+	size_t next; /* the next process to take, atomically */
+	int failed;  /* index + 1 of the first that failed */
+};
+
+static void *mm_worker(void *arg)
+{
+	struct mm_work *w = arg;
+
+	for (;;) {
+		size_t i = __atomic_fetch_add(&w->next, 1, __ATOMIC_RELAXED);
+		if (i >= w->t->nprocs ||
+		    __atomic_load_n(&w->failed, __ATOMIC_RELAXED))
+			return NULL;
+		if (w->t->procs[i].zombie)
+			continue;
+		if (dump_mm(&w->t->procs[i]) < 0) {
+			int none = 0;
+			__atomic_compare_exchange_n(&w->failed, &none, (int)i + 1,
+						    0, __ATOMIC_RELAXED,
+						    __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static int dump_all_mm(struct dump_tree *t, size_t *failed)
+{
+	struct mm_work w = { t, 0, 0 };
+	pthread_t helper;
+	int two = t->nprocs > 1 &&
+		  pthread_create(&helper, NULL, mm_worker, &w) == 0;
+
+	mm_worker(&w);
+	if (two)
+		pthread_join(helper, NULL);
+	if (w.failed) {
+		*failed = (size_t)w.failed - 1;
+		return -1;
+	}
+	return 0;
 }
 
 /* The SysV IPC objects the tree used (src/files/sysvipc.h). */
@@ -577,6 +627,8 @@ int cmd_dump(int argc, char **argv)
 			failed = i;
 			goto fail;
 		}
+	if (dump_all_mm(&t, &failed) < 0)
+		goto fail;
 	if (dump_fds(&t, &failed) < 0 || dump_sysv(&t, &failed) < 0)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,12 +15,29 @@
 
 #include "files.h"
 
+static int shmem_dump_locked(struct image *img, struct arena *a,
+			     Capcr__Files *files, struct shmem_table *tab,
+			     int fd, const char *name, char *why, size_t wl);
+
+/* One object is saved once, whichever process's dump meets it first. */
 int shmem_dump(struct image *img, struct arena *a, Capcr__Files *files,
 	       struct shmem_table *tab, int fd, const char *name, char *why,
 	       size_t wl)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&lock);
+	int r = shmem_dump_locked(img, a, files, tab, fd, name, why, wl);
+	pthread_mutex_unlock(&lock);
+	return r;
+}
+
+static int shmem_dump_locked(struct image *img, struct arena *a,
+			     Capcr__Files *files, struct shmem_table *tab,
+			     int fd, const char *name, char *why, size_t wl)
+{
 	struct stat st;
-	static char buf[1 << 20];
+	static char buf[1 << 20]; /* under shmem_dump's lock */
 
 	if (fstat(fd, &st) < 0)
 		return files_fail(why, wl, "fstat of shared memory: %s",

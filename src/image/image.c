@@ -47,8 +47,23 @@ int image_create(struct image *img, const char *dir)
 	return 0;
 }
 
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int add_file_locked(struct image *img, const char *name, uint64_t size,
+			   uint64_t hash);
+
+/* Record a written file for the inventory; dump workers call it at once. */
 static int add_file(struct image *img, const char *name, uint64_t size,
 		    uint64_t hash)
+{
+	pthread_mutex_lock(&files_lock);
+	int r = add_file_locked(img, name, size, hash);
+	pthread_mutex_unlock(&files_lock);
+	return r;
+}
+
+static int add_file_locked(struct image *img, const char *name, uint64_t size,
+			   uint64_t hash)
 {
 	Capcr__ImageFile *f = malloc(sizeof(*f));
 	Capcr__ImageFile **n =
