@@ -62,16 +62,14 @@ static uint32_t acceptable(uint32_t ev)
 static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		Capcr__File *f)
 {
-	char path[64], *line = NULL;
+	char *line = NULL;
 	size_t cap = 0;
 	FILE *fi;
 	int r = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", in->pid, in->fd);
-	fi = fopen(path, "re");
+	fi = files_fdinfo_open(in->pid, in->fd, env->why, env->whylen);
 	if (!fi)
-		return FILE_FAIL(env, "cannot read %s: %s", path,
-				 strerror(errno));
+		return -1;
 	f->has_pid = 1;
 	f->pid = in->pid;
 	while (r == 0 && getline(&line, &cap, fi) > 0) {

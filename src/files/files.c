@@ -163,17 +163,27 @@ int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link)
 	return found;
 }
 
+FILE *files_fdinfo_open(pid_t pid, int fd, char *why, size_t wl)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	f = fopen(path, "re");
+	if (!f && why)
+		files_fail(why, wl, "cannot read %s: %s", path, strerror(errno));
+	return f;
+}
+
 /* One "key: value" number from /proc/PID/fdinfo/FD, in base. */
 int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
 		     uint64_t *out)
 {
-	char path[64], line[256];
+	char line[256];
 	size_t kl = strlen(key);
-	FILE *f;
+	FILE *f = files_fdinfo_open(pid, fd, NULL, 0);
 	int r = -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))

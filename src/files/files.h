@@ -7,6 +7,7 @@
 #ifndef CAPCR_FILES_H
 #define CAPCR_FILES_H
 
+#include <stdio.h>
 #include <sys/stat.h>
 
 #include "../common/arena.h"
@@ -105,6 +106,8 @@ void files_restore_end(struct file_restore_env *env);
 /* Does any process but those in skip[] (and us) hold the object link
  * names ("pipe:[N]")? */
 int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);
+/* /proc/PID/fdinfo/FD for reading, or NULL with why set (if given). */
+FILE *files_fdinfo_open(pid_t pid, int fd, char *why, size_t wl);
 int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
 		     uint64_t *out);
 

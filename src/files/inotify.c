@@ -315,7 +315,7 @@ static int by_neighbours(pid_t pid, char *const *paths, size_t n,
 static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		Capcr__File *f)
 {
-	char path[64], *line = NULL, where[4096];
+	char *line = NULL, where[4096];
 	size_t cap = 0, n = 0;
 	struct watch *ws = NULL;
 	char **paths = NULL;
@@ -323,11 +323,9 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	FILE *fi;
 	int r = 0;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", in->pid, in->fd);
-	fi = fopen(path, "re");
+	fi = files_fdinfo_open(in->pid, in->fd, env->why, env->whylen);
 	if (!fi)
-		return FILE_FAIL(env, "cannot read %s: %s", path,
-				 strerror(errno));
+		return -1;
 	while (r == 0 && getline(&line, &cap, fi) > 0) {
 		if (strncmp(line, "inotify wd:", 11))
 			continue;
