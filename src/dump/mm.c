@@ -170,7 +170,6 @@ static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
 						      "image");
 			ssize_t got = pread(ctx->memfd, buf, len, (off_t)a);
 			if (got != (ssize_t)len) {
-				image_writer_return(wr, buf);
 				return DUMP_FAIL(ctx, "cannot read memory of "
 						      "process %d at %#" PRIx64
 						      ": %s", ctx->pid, a,

@@ -101,12 +101,6 @@ void image_writer_submit(struct image_writer *w, void *buf, size_t len)
 	pthread_mutex_unlock(&w->mu);
 }
 
-void image_writer_return(struct image_writer *w, void *buf)
-{
-	(void)w; /* the slot stays free: nothing to do */
-	(void)buf;
-}
-
 uint64_t image_writer_queued(const struct image_writer *w)
 {
 	return w->queued;

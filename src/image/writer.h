@@ -18,12 +18,11 @@ struct image_writer;
 /* Start writing into d with nbufs buffers of bufsize bytes. */
 struct image_writer *image_writer_start(struct image_data *d, size_t bufsize,
 					int nbufs);
-/* A buffer to fill (waits for one to be free); NULL once writing failed. */
+/* A buffer to fill (waits for one to be free); NULL once writing failed.
+ * A buffer not handed over stays free: no need to give it back. */
 void *image_writer_buffer(struct image_writer *w);
 /* Hand a filled buffer over; len bytes of it go to the file, in order. */
 void image_writer_submit(struct image_writer *w, void *buf, size_t len);
-/* Give back a buffer unused. */
-void image_writer_return(struct image_writer *w, void *buf);
 /* Bytes handed over so far: the file offset of the next buffer. */
 uint64_t image_writer_queued(const struct image_writer *w);
 /* Wait for everything to be written; 0 or the first -errno. */
