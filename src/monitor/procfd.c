@@ -11,43 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/fdkind.h"
 #include "capcr/capinfo.h"
 
 unsigned procfd_kind(const char *t, unsigned mode)
 {
-	static const struct {
-		const char *prefix;
-		unsigned kind;
-	} anon[] = {
-		{ "pipe:", CAPCR_KIND_PIPE },
-		{ "socket:", CAPCR_KIND_SOCKET },
-		{ "anon_inode:[eventfd]", CAPCR_KIND_EVENTFD },
-		{ "anon_inode:[eventpoll]", CAPCR_KIND_EPOLL },
-		{ "anon_inode:[timerfd]", CAPCR_KIND_TIMERFD },
-		{ "anon_inode:[signalfd]", CAPCR_KIND_SIGNALFD },
-		{ "anon_inode:inotify", CAPCR_KIND_INOTIFY },
-		{ "anon_inode:[pidfd]", CAPCR_KIND_PIDFD },
-		{ "pidfd:", CAPCR_KIND_PIDFD },
-		{ "/memfd:", CAPCR_KIND_MEMFD },
-		{ "anon_inode:", CAPCR_KIND_OTHER },
-	};
-	for (size_t i = 0; i < sizeof(anon) / sizeof(anon[0]); i++)
-		if (!strncmp(t, anon[i].prefix, strlen(anon[i].prefix)))
-			return anon[i].kind;
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return CAPCR_KIND_FILE;
-	case S_IFDIR:
-		return CAPCR_KIND_DIR;
-	case S_IFIFO:
-		return CAPCR_KIND_FIFO;
-	case S_IFCHR:
-		return CAPCR_KIND_CHARDEV;
-	case S_IFSOCK:
-		return CAPCR_KIND_SOCKET;
-	default:
-		return CAPCR_KIND_OTHER;
-	}
+	int k = capcr_kind_of_link(t);
+
+	return k >= 0 ? (unsigned)k : capcr_kind_of_mode(mode);
 }
 
 static void read_fdinfo(int dfd_info, struct kfd *k)

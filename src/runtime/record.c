@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
+#include "../common/fdkind.h"
 #include "rt.h"
 
 struct capcr_cap_entry *rt_new(int fd, int kind, int origin)
@@ -126,44 +127,10 @@ int rt_kind_of_fd(int fd, char *target, size_t size)
 		memcpy(target, buf, c);
 		target[c] = 0;
 	}
-	if (!strncmp(buf, "pipe:", 5))
-		return CAPCR_KIND_PIPE;
-	if (!strncmp(buf, "socket:", 7))
-		return CAPCR_KIND_SOCKET;
-	if (!strncmp(buf, "anon_inode:", 11)) {
-		const char *t = buf + 11;
-		if (strstr(t, "eventfd"))
-			return CAPCR_KIND_EVENTFD;
-		if (strstr(t, "eventpoll"))
-			return CAPCR_KIND_EPOLL;
-		if (strstr(t, "timerfd"))
-			return CAPCR_KIND_TIMERFD;
-		if (strstr(t, "signalfd"))
-			return CAPCR_KIND_SIGNALFD;
-		if (strstr(t, "inotify"))
-			return CAPCR_KIND_INOTIFY;
-		if (strstr(t, "pidfd"))
-			return CAPCR_KIND_PIDFD;
-		return CAPCR_KIND_OTHER;
-	}
-	if (!strncmp(buf, "pidfd:", 6))
-		return CAPCR_KIND_PIDFD;
-	if (!strncmp(buf, "/memfd:", 7))
-		return CAPCR_KIND_MEMFD;
+	int k = capcr_kind_of_link(buf);
+	if (k >= 0)
+		return k;
 	if (RT_SYS2(SYS_fstat, fd, &st) < 0)
 		return CAPCR_KIND_UNKNOWN;
-	switch (st.st_mode & S_IFMT) {
-	case S_IFREG:
-		return CAPCR_KIND_FILE;
-	case S_IFDIR:
-		return CAPCR_KIND_DIR;
-	case S_IFIFO:
-		return CAPCR_KIND_FIFO;
-	case S_IFCHR:
-		return CAPCR_KIND_CHARDEV;
-	case S_IFSOCK:
-		return CAPCR_KIND_SOCKET;
-	default:
-		return CAPCR_KIND_OTHER;
-	}
+	return (int)capcr_kind_of_mode(st.st_mode);
 }
