@@ -31,6 +31,7 @@ struct desc {
 	int copy;
 	struct stat st;
 	uint64_t badge; /* the runtime's name for its object, or 0 */
+	const Capcr__CapEntry *cap; /* the runtime's entry for it, or NULL */
 	Capcr__File *file;
 	long next;      /* next description of the same object (index), -1 */
 };
@@ -193,13 +194,10 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		.nsock_inos = nsinos,
 	};
 	struct capcr_cap_entry cap;
-	const Capcr__CapSpace *cs = c->fdt->capspace;
-	for (size_t k = 0; cs && k < cs->n_caps; k++)
-		if (cs->caps[k]->fd == x->k->fd &&
-		    cs->caps[k]->entry.len == sizeof(cap)) {
-			memcpy(&cap, cs->caps[k]->entry.data, sizeof(cap));
-			in.cap = &cap;
-		}
+	if (x->cap && x->cap->entry.len == sizeof(cap)) {
+		memcpy(&cap, x->cap->entry.data, sizeof(cap));
+		in.cap = &cap;
+	}
 	env.ext_closed = t->ext_closed;
 
 	if (S_ISFIFO(x->st.st_mode) && !strncmp(x->k->target, "pipe:", 5)) {
@@ -284,8 +282,10 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 		const Capcr__CapSpace *cs = t->procs[x->proc].fdt->capspace;
 		x->next = -1;
 		for (size_t k = 0; cs && k < cs->n_caps; k++)
-			if (cs->caps[k]->fd == x->k->fd)
+			if (cs->caps[k]->fd == x->k->fd) {
 				x->badge = cs->caps[k]->badge;
+				x->cap = cs->caps[k];
+			}
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct desc *x = &all[i];
