@@ -3,7 +3,8 @@
 # As root, apt-get installs them; otherwise this names them and stops.
 set -eu
 PKGS="gcc make libc6-dev pkg-config libcmocka-dev python3 strace
-	libprotobuf-c-dev protobuf-c-compiler libxxhash-dev perl"
+	libprotobuf-c-dev protobuf-c-compiler libxxhash-dev perl
+	clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

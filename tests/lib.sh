@@ -4,12 +4,22 @@
 # The runner (tests/run.sh) gives every test:
 #   CAPCR      BUILD/bin/capcr          the CLI under test
 #   CAPCR_LIB  BUILD/lib/libcapcr.so    the runtime under test
-#   TPROGS     build/tests              the test programs (never sanitized)
+#   TPROGS     BUILD/tests              the test programs (UBSan in build-san)
 #   BUILD      the build directory
 #
+# and, when run by tests/run.sh:
+#   CAPCR_TEST_COUNTS         a file where the test's counts go (see below)
+#   CAPCR_TEST_TIMEOUT_SCALE  how much slower than usual the machine may be
+#                             (TSCALE, an integer >= 1, multiplies waits)
+#
 # A test calls check/jcheck for each assertion ("ok - ..." or "FAIL - ...")
-# and ends with `finish`, whose status is the test's.  Processes started with
-# `start` are killed by PID when the test ends, however it ends.
+# and ends with `finish`, whose status is the test's; a test that cannot run
+# here (not root, a tool missing) calls `skip REASON` instead, which counts
+# as skipped, never as passed.  The counts (checks, failed, skipped, and
+# whether finish or skip was reached) are kept in $CAPCR_TEST_COUNTS after
+# every check, so the runner can count the checks of a test that dies.
+# Processes started with `start` are killed by PID when the test ends,
+# however it ends.
 
 set -u
 : "${CAPCR:?run me from tests/run.sh}" "${CAPCR_LIB:?}" "${TPROGS:?}" \
@@ -21,6 +31,23 @@ TNAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/capcr-$TNAME.XXXXXX")
 FAILS=0
 CHECKS=0
+SKIPS=0
+
+# TSCALE: the runner's time scale, rounded up to an integer >= 1; every
+# wait of N seconds waits N * TSCALE.  tsecs N prints N * TSCALE.
+TSCALE=$(awk -v s="${CAPCR_TEST_TIMEOUT_SCALE:-1}" \
+	'BEGIN { s += 0; n = int(s); if (n < s) n++; if (n < 1) n = 1; print n }')
+tsecs() {
+	echo $(($1 * TSCALE))
+}
+
+# _counts STATE: the counts so far into $CAPCR_TEST_COUNTS (when set);
+# STATE is running, finished or skipped.
+_counts() {
+	[ -n "${CAPCR_TEST_COUNTS:-}" ] || return 0
+	printf 'checks %d\nfails %d\nskips %d\nstate %s\n' \
+		"$CHECKS" "$FAILS" "$SKIPS" "$1" >"$CAPCR_TEST_COUNTS"
+}
 
 # Everything this test started, by PID: the processes `start` ran, and the
 # targets whose "ready pid=N" lines wait_line saw, each remembered in
@@ -71,6 +98,7 @@ trap 'echo "FAIL - $TNAME: interrupted"; exit 143' TERM INT
 
 ok() {
 	CHECKS=$((CHECKS + 1))
+	_counts running
 	echo "ok   - $*"
 }
 
@@ -79,7 +107,18 @@ not_ok() {
 	CHECKS=$((CHECKS + 1))
 	FAILS=$((FAILS + 1))
 	FAILED+=("$*")
+	_counts running
 	echo "FAIL - $*"
+}
+
+# skip REASON: this test (or the rest of it) cannot run here: say why,
+# count it as skipped and end the test (status 0, unless a check failed).
+skip() {
+	SKIPS=$((SKIPS + 1))
+	echo "skip - $TNAME: $*"
+	_counts skipped
+	[ "$FAILS" -eq 0 ]
+	exit $?
 }
 
 # check DESC CMD...: CMD's status decides.
@@ -106,6 +145,7 @@ finish() {
 		printf '  %s\n' "${FAILED[@]}" | head -n 25
 	fi
 	echo "$TNAME: $CHECKS checks, $FAILS failed"
+	_counts finished
 	[ "$FAILS" -eq 0 ]
 	exit $?
 }
@@ -123,7 +163,7 @@ start() {
 # wait_line NAME REGEX [SECONDS]: wait until $T/NAME.out has a line
 # matching REGEX (grep -E); print the last such line.  Fails on timeout.
 wait_line() {
-	local f=$T/$1.out re=$2 secs=${3:-20} i
+	local f=$T/$1.out re=$2 secs=$((${3:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 50; i++)); do
 		if grep -Eq -- "$re" "$f" 2>/dev/null; then
 			grep -E -- "$re" "$f" | tail -n 1
@@ -158,7 +198,7 @@ alive() {
 # wait_exit PID [SECONDS]: wait for a child started with `start` to end;
 # sets RC to its status (or 255 after the timeout, having killed it).
 wait_exit() {
-	local p=$1 secs=${2:-20} i
+	local p=$1 secs=$((${2:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 50; i++)); do
 		alive "$p" || break
 		sleep 0.02
@@ -191,7 +231,7 @@ caps() {
 	local name=$1 pid=$2 t0
 	shift 2
 	t0=$(now_ms)
-	timeout -k 1 10 "$CAPCR" caps --json "$@" "$pid" >"$T/$name.json" \
+	timeout -k 1 $((10 * TSCALE)) "$CAPCR" caps --json "$@" "$pid" >"$T/$name.json" \
 		2>"$T/$name.cerr"
 	CRC=$?
 	CMS=$(($(now_ms) - t0))

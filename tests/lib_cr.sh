@@ -13,8 +13,8 @@
 # Both leave the program's output in $T/TAG.out, its status in RC, and
 # record checks.  cr_same_output TAG1 TAG2 compares two outputs.
 
-CR_READY_S=${CR_READY_S:-20}
-CR_EXIT_S=${CR_EXIT_S:-20}
+CR_READY_S=${CR_READY_S:-$((20 * TSCALE))}
+CR_EXIT_S=${CR_EXIT_S:-$((20 * TSCALE))}
 
 # cr_env TAG: a fresh scratch directory and go file for a run.
 cr_env() {
@@ -54,7 +54,7 @@ cr_ready() {
 
 # cr_wait_pidfile FILE [SECONDS]: wait until FILE holds a PID; print it.
 cr_wait_pidfile() {
-	local f=$1 secs=${2:-20} i p
+	local f=$1 secs=$((${2:-20} * TSCALE)) i p
 	for ((i = 0; i < secs * 100; i++)); do
 		p=$(cat "$f" 2>/dev/null)
 		if [ -n "$p" ]; then
@@ -125,7 +125,7 @@ cr_dump() {
 	local tag=$1 pid=$2 img=${CR_IMG:-$T/$1.img}
 	shift 2
 	mkdir -p "$img"
-	timeout -k 1 30 "$CAPCR" dump -t "$pid" -D "$img" "$@" \
+	timeout -k 1 $((30 * TSCALE)) "$CAPCR" dump -t "$pid" -D "$img" "$@" \
 		>>"$T/$tag.dump.err" 2>&1 </dev/null
 	DRC=$?
 }

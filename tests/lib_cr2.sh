@@ -32,6 +32,23 @@ T=$(mktemp -d "/tmp/capcr-$TNAME.XXXXXX")
 SHM=""            # a directory on tmpfs, made by cr_shm_dir
 FAILS=0
 CHECKS=0
+SKIPS=0
+
+# TSCALE: the runner's time scale (CAPCR_TEST_TIMEOUT_SCALE) rounded up to
+# an integer >= 1; every wait of N seconds waits N * TSCALE.
+TSCALE=$(awk -v s="${CAPCR_TEST_TIMEOUT_SCALE:-1}" \
+	'BEGIN { s += 0; n = int(s); if (n < s) n++; if (n < 1) n = 1; print n }')
+tsecs() {
+	echo $(($1 * TSCALE))
+}
+
+# _counts STATE: the counts so far into $CAPCR_TEST_COUNTS, for the runner
+# (as tests/lib.sh does); STATE is running, finished or skipped.
+_counts() {
+	[ -n "${CAPCR_TEST_COUNTS:-}" ] || return 0
+	printf 'checks %d\nfails %d\nskips %d\nstate %s\n' \
+		"$CHECKS" "$FAILS" "$SKIPS" "$1" >"$CAPCR_TEST_COUNTS"
+}
 CR_TRACK=()       # "PID COMM" of every process started
 
 _cr_cleanup() {
@@ -64,13 +81,25 @@ trap 'echo "FAIL - $TNAME: interrupted"; exit 143' TERM INT
 
 ok() {
 	CHECKS=$((CHECKS + 1))
+	_counts running
 	echo "ok   - $*"
 }
 
 not_ok() {
 	CHECKS=$((CHECKS + 1))
 	FAILS=$((FAILS + 1))
+	_counts running
 	echo "FAIL - $*"
+}
+
+# skip REASON: the test (or the rest of it) cannot run here; counted as
+# skipped, never as passed.  Ends the test.
+skip() {
+	SKIPS=$((SKIPS + 1))
+	echo "skip - $TNAME: $*"
+	_counts skipped
+	[ "$FAILS" -eq 0 ]
+	exit $?
 }
 
 # check DESC CMD...: CMD's status decides.
@@ -91,6 +120,7 @@ show() {
 
 finish() {
 	echo "$TNAME: $CHECKS checks, $FAILS failed"
+	_counts finished
 	[ "$FAILS" -eq 0 ]
 	exit $?
 }
@@ -127,7 +157,7 @@ cr_lines() {
 
 # cr_wait_lines FILE N [SECONDS]: wait until FILE has N lines or more.
 cr_wait_lines() {
-	local f=$1 n=$2 secs=${3:-20} i
+	local f=$1 n=$2 secs=$((${3:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 100; i++)); do
 		[ "$(cr_lines "$f")" -ge "$n" ] && return 0
 		sleep 0.01
@@ -175,7 +205,7 @@ cr_free_running() {
 # cr_wait_gone PID [SECONDS]: wait until PID is no more (for processes
 # that are not our children).
 cr_wait_gone() {
-	local i secs=${2:-10}
+	local i secs=$((${2:-10} * TSCALE))
 	for ((i = 0; i < secs * 100; i++)); do
 		cr_gone "$1" && return 0
 		sleep 0.01
@@ -192,7 +222,7 @@ cr_reap() {
 # cr_wait_exit PID [SECONDS]: wait for our child PID to end, killing it
 # after SECONDS; sets RC (255 after a timeout).
 cr_wait_exit() {
-	local p=$1 secs=${2:-20} i
+	local p=$1 secs=$((${2:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 100; i++)); do
 		cr_alive "$p" || break
 		sleep 0.01
@@ -214,7 +244,7 @@ CR_ENV=()
 cr_dump() {
 	local log=$1
 	shift
-	env ${CR_ENV[@]+"${CR_ENV[@]}"} timeout -k 2 20 "$CAPCR" dump "$@" \
+	env ${CR_ENV[@]+"${CR_ENV[@]}"} timeout -k 2 $((20 * TSCALE)) "$CAPCR" dump "$@" \
 		>"$T/$log.log" 2>&1 </dev/null
 	RC=$?
 	LAST_LOG=$T/$log.log
@@ -226,7 +256,7 @@ cr_dump() {
 cr_restore() {
 	local log=$1
 	shift
-	env ${CR_ENV[@]+"${CR_ENV[@]}"} timeout -k 2 30 "$TPROGS/crr_reaper" \
+	env ${CR_ENV[@]+"${CR_ENV[@]}"} timeout -k 2 $((30 * TSCALE)) "$TPROGS/crr_reaper" \
 		"$CAPCR" restore "$@" >"$T/$log.log" 2>&1 </dev/null
 	RC=$?
 	LAST_LOG=$T/$log.log

@@ -53,7 +53,7 @@ tree_start() {
 
 # tree_root NAME [SECONDS]: wait for the ready line; sets ROOT.
 tree_root() {
-	local i secs=${2:-20} l
+	local i secs=$((${2:-20} * TSCALE)) l
 	ROOT=""
 	for ((i = 0; i < secs * 100; i++)); do
 		l=$(grep -m1 '^ready pid=' "$T/$1.out" 2>/dev/null)
@@ -149,7 +149,7 @@ tree_dump() {
 	shift 2
 	rm -rf "$T/$log.img"
 	mkdir -p "$T/$log.img"
-	timeout -k 2 30 "$CAPCR" -v dump -t "$pid" -D "$T/$log.img" "$@" \
+	timeout -k 2 $((30 * TSCALE)) "$CAPCR" -v dump -t "$pid" -D "$T/$log.img" "$@" \
 		>"$T/$log.log" 2>&1 </dev/null
 	RC=$?
 	LAST_LOG=$T/$log.log
@@ -160,7 +160,7 @@ tree_dump() {
 # tree_wait_holder [SECONDS]: wait for HOLDER (our child) to exit; RC is
 # its status (255 after SECONDS, having killed it).
 tree_wait_holder() {
-	local secs=${1:-20} i
+	local secs=$((${1:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 100; i++)); do
 		[ -d "/proc/$HOLDER" ] && [ "$(cr_state "$HOLDER")" != Z ] ||
 			break
@@ -192,7 +192,7 @@ tree_restore() {
 	LAST_LOG=$T/$log.log
 	RPID=""
 	RST_MS=""
-	for ((i = 0; i < 2000; i++)); do
+	for ((i = 0; i < 2000 * TSCALE; i++)); do
 		RPID=$(cat "$T/$log.pid" 2>/dev/null)
 		[ -n "$RPID" ] && break
 		cr_alive "$HOLDER" || break
@@ -227,7 +227,7 @@ same_file() {
 
 # wait_for FILE REGEX [SECONDS]: FILE has a line matching REGEX (grep -E).
 wait_for() {
-	local f=$1 re=$2 secs=${3:-20} i
+	local f=$1 re=$2 secs=$((${3:-20} * TSCALE)) i
 	for ((i = 0; i < secs * 100; i++)); do
 		grep -Eq -- "$re" "$f" 2>/dev/null && return 0
 		sleep 0.01

@@ -46,10 +46,7 @@ AREAS=("$@")
 	AREAS=(memory registers signals timers attributes descriptors capspace
 		ipc sysv unix repeated repeated-R)
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "skip: capcr restore needs root (clone3 with set_tid)"
-	exit 0
-fi
+[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
 for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
 	cr_ipc_kinds cr_sysv cr_unix; do
 	if [ ! -x "$TPROGS/$p" ]; then

@@ -5,7 +5,7 @@
 # nor splits open file descriptions in the checkpoint (tests/progs/cr_badges.c).
 source "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root"
 mkdir -p "$T/img" "$T/dir"
 start prog env CR_GO="$T/go" CR_DIR="$T/dir" "$CAPCR" run -- "$TPROGS/cr_badges"
 MON=$SPID

@@ -10,7 +10,7 @@
 #     capability-space protocol) it is connected again to the same server.
 source "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root"
 cat >"$T/srv.py" <<'PY'
 import socket
 s = socket.socket()

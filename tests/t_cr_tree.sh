@@ -30,6 +30,7 @@
 # a dump leaves at once.
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
+[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
 
 # ---------------------------------------------------------------------------
 echo "# 1. threads in different blocking states"

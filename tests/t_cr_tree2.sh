@@ -30,6 +30,7 @@
 #     are left to init (no subreaper): restore waits for their PIDs.
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
+[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
 unset PYTHONUNBUFFERED
 
 # child_of PID: the first child of PID (crt_sub's program).
@@ -101,6 +102,11 @@ producer() {
 	for ((i = 1; i <= 240; i++)); do
 		echo "$i $(( (i * 7919) % 10007 ))"
 		read -r -t 0.006 <>"$FIFO"
+		# held at line 100 until $GO exists: the test dumps it
+		# mid-stream however slow it is
+		if [ "$i" -eq 100 ]; then
+			until [ -e "$GO" ]; do read -r -t 0.01 <>"$FIFO"; done
+		fi
 	done
 }
 filter() {
@@ -123,10 +129,11 @@ checksum() {
 producer | filter | checksum
 '
 mkfifo "$T/fifo.ref" "$T/fifo.run"
-FIFO=$T/fifo.ref /bin/bash -c "$PIPE_SCRIPT" >"$T/pipe.ref" 2>&1 </dev/null &
+touch "$T/pipe.ref.go"
+GO=$T/pipe.ref.go FIFO=$T/fifo.ref /bin/bash -c "$PIPE_SCRIPT" >"$T/pipe.ref" 2>&1 </dev/null &
 REFP=$!
 cr_track "$REFP" bash
-tree_start pipe env FIFO="$T/fifo.run" /bin/bash -c "$PIPE_SCRIPT"
+tree_start pipe env GO="$T/pipe.go" FIFO="$T/fifo.run" /bin/bash -c "$PIPE_SCRIPT"
 if P=$(child_of "$HOLDER") && cr_wait_lines "$T/pipe.out" 40 20; then
 	tree_track "$P"
 	snap0=$(tree_snap "$P")
@@ -139,6 +146,7 @@ if P=$(child_of "$HOLDER") && cr_wait_lines "$T/pipe.out" 40 20; then
 		test "$(img_counts "$T/pipe.img")" = "4 4 0"
 	tree_wait_holder
 	check "pipeline: the dump killed it (status $RC)" test "$RC" -eq 137
+	touch "$T/pipe.go"
 	if tree_restore pipe.rst "$T/pipe.img"; then
 		check "pipeline: restored with the same PIDs, parents, groups" \
 			snap_same id "ids" "$snap0" "$(tree_snap "$P")"
@@ -300,7 +308,10 @@ echo "# 5. a process killed during the dump"
 # child, saved after the victim, or the root, saved before it); the victim
 # is killed once the dump has mapped its scratch page (a second shared
 # mapping) in the process with the big memory, that is while that one is
-# being saved.
+# being saved.  capcr dump is stopped (SIGSTOP) from then until the victim
+# is dead, so that a slow test cannot be overtaken by the dump; if the test
+# never saw that moment (too slow to catch it), "still running" is counted
+# as skipped, not failed, and the outcome is judged all the same.
 exit_case() {
 	local tag=$1 where=$2 what w vfds running DRC n
 	what="killed during the dump (big memory in the $where)"
@@ -320,19 +331,29 @@ exit_case() {
 	mkdir -p "$T/$tag.img"
 	"$CAPCR" -v dump -t "$P" -D "$T/$tag.img" >"$T/$tag.log" 2>&1 </dev/null &
 	DP=$!
-	for ((i = 0; i < 3000; i++)); do
-		[ "$(grep -c ' rw-s ' "/proc/$w/maps" 2>/dev/null)" -ge 2 ] && break
-		cr_alive "$DP" || break
+	seen=no
+	while cr_alive "$DP"; do
+		nsh=$(grep -c ' rw-s ' "/proc/$w/maps" 2>/dev/null)
+		if [ "${nsh:-0}" -ge 2 ]; then
+			kill -STOP "$DP" 2>/dev/null
+			seen=yes
+			break
+		fi
 	done
 	running=no
-	cr_alive "$DP" && running=yes
+	[ $seen = yes ] && cr_alive "$DP" && running=yes
 	kill -KILL "$V"
+	kill -CONT "$DP" 2>/dev/null
 	{ wait "$DP"; } 2>/dev/null
 	RC=$?
 	DRC=$RC
 	LAST_LOG=$T/$tag.log
-	check "$what: capcr dump was still running when the victim was killed" \
-		test "$running" = yes
+	if [ $running = yes ]; then
+		ok "$what: capcr dump was still running when the victim was killed"
+	else
+		SKIPS=$((SKIPS + 1))
+		echo "skip - $what: the test missed the moment the dump saved the big one (status $RC): not judged"
+	fi
 	if [ "$RC" -ne 0 ]; then
 		check "$what: the dump fails cleanly (status $RC)" failed_cleanly
 		check "$what: it says so, and that the others go on" \

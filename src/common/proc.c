@@ -2,9 +2,31 @@
 #define _GNU_SOURCE
 #include "proc.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * /proc/PID/stat could not be opened or read.  ENOENT and ESRCH mean the
+ * process is gone; any other error (EMFILE, ENOMEM, EIO...) says nothing
+ * about it: ask the kernel directly, and if it is there, say so with '?',
+ * errno still the error /proc gave.
+ */
+static char unreadable(pid_t pid)
+{
+	int e = errno;
+
+	if (e == ENOENT || e == ESRCH)
+		return 0;
+	if (kill(pid, 0) < 0 && errno == ESRCH) {
+		errno = e;
+		return 0;
+	}
+	errno = e;
+	return '?';
+}
 
 char proc_state(pid_t pid, int *exit_code)
 {
@@ -15,8 +37,15 @@ char proc_state(pid_t pid, int *exit_code)
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
-	if (fgets(buf, sizeof(buf), f)) {
+		return unreadable(pid);
+	if (!fgets(buf, sizeof(buf), f)) {
+		st = ferror(f) ? unreadable(pid) : 0;
+		int e = errno;
+		fclose(f);
+		errno = e;
+		return st;
+	}
+	{
 		char *p = strrchr(buf, ')');
 		if (p && p[1] == ' ') {
 			st = p[2];

@@ -7,7 +7,9 @@
 
 /* The state letter of pid (R, S, D, T, t, Z, X...) from /proc/PID/stat,
  * or 0 when there is no such process; *exit_code (if not NULL) receives
- * the wait status of a zombie. */
+ * the wait status of a zombie.  '?' when the process exists but its stat
+ * file could not be read (too many open files, out of memory, an I/O
+ * error): errno then says why. */
 char proc_state(pid_t pid, int *exit_code);
 
 /* Exited, whether or not it was reaped yet. */

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -169,12 +170,34 @@ static int check_target(pid_t pid, char *why, size_t wl)
 		snprintf(why, wl, "no process with PID %d", pid);
 		return -1;
 	}
+	if (st == '?') {
+		snprintf(why, wl, "cannot read the state of process %d "
+				  "(/proc/%d/stat): %s", pid, pid,
+			 strerror(errno));
+		return -1;
+	}
 	if (st == 'Z' || st == 'X') {
 		snprintf(why, wl, "process %d has exited (a zombie): there is "
 				  "nothing left to checkpoint", pid);
 		return -1;
 	}
 	return 0;
+}
+
+/* Append to why the size of the file system holding dir and its free
+ * space, for the message of a dump that met a full disk. */
+static void space_note(int dirfd, const char *dir, char *why, size_t wl)
+{
+	struct statvfs sv;
+	size_t l = strlen(why);
+
+	if (dirfd < 0 || fstatvfs(dirfd, &sv) < 0 || l >= wl)
+		return;
+	snprintf(why + l, wl - l,
+		 " (the file system of %s: %llu KiB in all, %llu KiB free "
+		 "for capcr when the dump stopped)",
+		 dir, (unsigned long long)sv.f_blocks * sv.f_frsize / 1024,
+		 (unsigned long long)sv.f_bavail * sv.f_frsize / 1024);
 }
 
 static void remove_partial(struct image *img)
@@ -372,9 +395,13 @@ static int dump_zombie(struct dump_ctx *c)
 	snprintf(path, sizeof(path), "/proc/%d/stat", c->pid);
 	FILE *f = fopen(path, "re");
 	if (!f || !fgets(buf, sizeof(buf), f)) {
+		int e = f && !ferror(f) ? ENOENT : errno;
 		if (f)
 			fclose(f);
-		return DUMP_FAIL(c, "zombie %d vanished", c->pid);
+		if (e == ENOENT || e == ESRCH)
+			return DUMP_FAIL(c, "zombie %d vanished", c->pid);
+		return DUMP_FAIL(c, "cannot read %s of zombie %d: %s", path,
+				 c->pid, strerror(e));
 	}
 	fclose(f);
 	char *p = strrchr(buf, ')');
@@ -410,15 +437,29 @@ static int dump_proc(struct dump_ctx *c)
 	if (c->pidfd < 0 || c->memfd < 0)
 		return DUMP_FAIL(c, "cannot open process %d: %s", c->pid,
 				 strerror(errno));
-	/* Shared, so the kernel never merges it into a neighbouring private
-	 * mapping of the process: it stays an area of its own that the
-	 * memory dump can leave out. */
+	/* Answers of injected calls go to the room under the leader's
+	 * rescue frame, on its own stack.  Without one, to a page mapped for
+	 * it: shared, so the kernel never merges it into a neighbouring
+	 * private mapping and the memory dump can leave it out. */
+	errno = 0;
+	if (tracee_prepare(&c->threads[0]) < 0) {
+		/* Reading its memory failed (errno), or it has no vDSO. */
+		int e = errno;
+		return DUMP_FAIL(c, "cannot find a system call instruction in "
+				    "the vDSO of process %d%s%s", c->pid,
+				 e ? ": " : "", e ? strerror(e) : "");
+	}
+	if (c->threads[0].scratch) {
+		c->scratch = c->threads[0].scratch;
+		return dump_task(c);
+	}
 	long s = dump_syscall(c, SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
 			      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (s < 0 && s > -4096)
 		return DUMP_FAIL(c, "cannot borrow a page in process %d (%s)",
 				 c->pid, strerror((int)-s));
 	c->scratch = (uint64_t)s;
+	c->scratch_mapped = 1;
 	return dump_task(c);
 }
 
@@ -525,9 +566,10 @@ static int still_stopped(struct dump_tree *t, size_t *failed)
 
 static void drop_scratch(struct dump_ctx *c)
 {
-	if (c->scratch)
+	if (c->scratch_mapped)
 		dump_syscall(c, SYS_munmap, (long)c->scratch, 4096, 0, 0, 0, 0);
 	c->scratch = 0;
+	c->scratch_mapped = 0;
 }
 
 static void usage_dump(FILE *out)
@@ -546,7 +588,10 @@ static void usage_dump(FILE *out)
 		"                           it back closed (also --tcp-close);\n"
 		"                           one the application allowed with\n"
 		"                           capcr_allow_reconnect() is connected\n"
-		"                           again\n");
+		"                           again\n"
+		"      --" IMAGE_UNTRUSTED_OPT "\n"
+		"                           write into DIR even if another\n"
+		"                           user owns it or may write it\n");
 }
 
 int cmd_dump(int argc, char **argv)
@@ -557,6 +602,7 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "external-sockets", required_argument, NULL, 'x' },
 		{ "tcp-close", no_argument, NULL, 'c' },
+		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -565,8 +611,9 @@ int cmd_dump(int argc, char **argv)
 	int leave = 0, c, ok = 0;
 	long pid = 0;
 	size_t failed = 0;
-	char why[512];
+	char why[1100];
 
+	tracer_init();
 	memset(&t, 0, sizeof(t));
 	t.img.dirfd = -1;
 	optind = 1;
@@ -593,6 +640,9 @@ int cmd_dump(int argc, char **argv)
 		case 'c':
 			t.ext_closed = 1;
 			break;
+		case 'U':
+			image_allow_untrusted(1);
+			break;
 		case 'h':
 			usage_dump(stdout);
 			return 0;
@@ -610,6 +660,10 @@ int cmd_dump(int argc, char **argv)
 		return 1;
 	}
 	int r = image_create(&t.img, dir);
+	if (r < 0 && t.img.why[0]) {
+		capcr_err("%s", t.img.why);
+		return 1;
+	}
 	if (r < 0) {
 		capcr_err("cannot use image directory %s: %s%s", dir,
 			  strerror(-r),
@@ -643,9 +697,21 @@ int cmd_dump(int argc, char **argv)
 		goto fail;
 	ok = 1;
 	if (!leave) {
-		for (size_t i = 0; i < t.nprocs; i++)
-			if (!t.procs[i].zombie)
-				kill(t.procs[i].pid, SIGKILL);
+		int unkilled = 0;
+		for (size_t i = 0; i < t.nprocs; i++) {
+			struct dump_ctx *d = &t.procs[i];
+			if (d->zombie ||
+			    syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL,
+				    NULL, 0) == 0)
+				continue;
+			/* It cannot be ended: let it go on rather than wait
+			 * for an end that will not come. */
+			capcr_err("cannot end process %d after the dump: %s; "
+				  "it goes on, and the image is complete",
+				  d->pid, strerror(errno));
+			release_all(d);
+			unkilled = 1;
+		}
 		t_released = now_ns();
 		/* Their threads are our tracees: their exit waits for us.
 		 * A leader is reported after all its threads.  Then each is
@@ -653,13 +719,17 @@ int cmd_dump(int argc, char **argv)
 		 * as soon as their parents reap them. */
 		for (size_t i = 0; i < t.nprocs; i++) {
 			struct dump_ctx *d = &t.procs[i];
+			int st;
 			for (size_t k = d->nthreads; k-- > 0;)
-				waitpid(d->threads[k].tid, NULL, __WALL);
+				while (tracee_wait(d->threads[k].tid, &st) == 0)
+					;
 			d->nthreads = 0;
 			struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
 			if (d->pidfd >= 0)
 				poll(&p, 1, 5000);
 		}
+		if (unkilled)
+			ok = 0;
 	}
 	uint64_t bytes = 0;
 	size_t threads = 0, fds = 0;
@@ -678,10 +748,18 @@ int cmd_dump(int argc, char **argv)
 fail:
 	snprintf(why, sizeof(why), "%s",
 		 t.nprocs ? t.procs[failed].why : "out of memory");
+	/* The image's own account (a full disk, a name in the way) says
+	 * more than the step that met it. */
+	if (t.img.why[0])
+		snprintf(why, sizeof(why), "%s", t.img.why);
 	for (size_t i = 0; i < t.nprocs; i++) {
 		drop_scratch(&t.procs[i]);
 		release_all(&t.procs[i]);
 	}
+	/* A full disk: how big the image's file system is and what it had
+	 * left, measured before the partial image goes. */
+	if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT)))
+		space_note(t.img.dirfd, dir, why, sizeof(why));
 	remove_partial(&t.img);
 	/* Say what became of them: a process that died meanwhile is what
 	 * made the dump fail, and goes on nowhere. */

@@ -29,7 +29,8 @@ struct dump_ctx {
 	Capcr__Task *task;
 	Capcr__Mm *mm;
 	Capcr__FdTable *fdt;
-	uint64_t scratch;      /* page mapped in the target for injected calls */
+	uint64_t scratch;      /* room in the target for injected calls' answers */
+	int scratch_mapped;    /* scratch is a page we mapped (no rescue frame) */
 	uint64_t pages_bytes;  /* statistics */
 	char why[512];         /* the first error, for the user */
 };

@@ -53,6 +53,7 @@ struct smaps_vma {
 	char path[4096];
 	uint32_t madv;
 	int growsdown;
+	int noreserve;
 };
 
 static void parse_vmflags(const char *line, struct smaps_vma *v)
@@ -68,6 +69,10 @@ static void parse_vmflags(const char *line, struct smaps_vma *v)
 				v->madv |= 1u << mm_madv_flags[i].bit;
 		if (!strcmp(f, "gd"))
 			v->growsdown = 1;
+		/* A reservation without backing (ASan's shadow, a runtime's
+		 * arena): mapped again the same way, or it would not fit. */
+		if (!strcmp(f, "nr"))
+			v->noreserve = 1;
 	}
 }
 
@@ -127,9 +132,15 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 		a.end = vma->end;
 		a.walk_end = 0;
 		long got = ioctl(pmfd, PAGEMAP_SCAN, &a);
-		if (got < 0)
+		if (got < 0 && (errno == ENOTTY || errno == EINVAL))
 			return DUMP_FAIL(ctx, "PAGEMAP_SCAN failed: %s (capcr "
 					      "needs Linux 6.7 or later)",
+					 strerror(errno));
+		if (got < 0)
+			return DUMP_FAIL(ctx, "cannot scan the pages of process "
+					      "%d at %#" PRIx64 " (PAGEMAP_SCAN "
+					      "of /proc/%d/pagemap): %s",
+					 ctx->pid, pos, ctx->pid,
 					 strerror(errno));
 		struct page_region *nv =
 			realloc(*out, (*n + (size_t)got + 1) * sizeof(*nv));
@@ -166,8 +177,8 @@ static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
 					     : COPY_BUF;
 			char *buf = image_writer_buffer(wr);
 			if (!buf)
-				return DUMP_FAIL(ctx, "cannot write the pages "
-						      "image");
+				return -2; /* the writer failed: its error is
+					    * image_writer_finish's */
 			ssize_t got = pread(ctx->memfd, buf, len, (off_t)a);
 			if (got != (ssize_t)len) {
 				return DUMP_FAIL(ctx, "cannot read memory of "
@@ -198,7 +209,8 @@ static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 		    (v->perms[1] == 'w' ? PROT_WRITE : 0) |
 		    (v->perms[2] == 'x' ? PROT_EXEC : 0);
 	vma->flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
-		     (v->growsdown ? MAP_GROWSDOWN : 0);
+		     (v->growsdown ? MAP_GROWSDOWN : 0) |
+		     (v->noreserve ? MAP_NORESERVE : 0);
 	vma->kind = vma_kind(v, shared);
 	if (v->path[0] == '/') {
 		vma->path = arena_strdup(ctx->arena, v->path);
@@ -262,7 +274,7 @@ int dump_mm(struct dump_ctx *ctx)
 	char path[64], line[4200];
 	struct image_data pages;
 	struct smaps_vma v;
-	int have = 0, pmfd, r = -1;
+	int have = 0, pmfd, r = -1, wfail = 0;
 	FILE *f;
 	struct image_writer *wr = NULL;
 	Capcr__Mm *mm = ARENA_NEW(ctx->arena, Capcr__Mm);
@@ -271,11 +283,17 @@ int dump_mm(struct dump_ctx *ctx)
 	ctx->mm = mm;
 	snprintf(path, sizeof(path), "/proc/%d/smaps", ctx->pid);
 	f = fopen(path, "re");
+	if (!f) {
+		DUMP_FAIL(ctx, "cannot open the memory map of process %d "
+			       "(%s): %s", ctx->pid, path, strerror(errno));
+		pmfd = -1;
+		goto out;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", ctx->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (!f || pmfd < 0) {
-		DUMP_FAIL(ctx, "cannot read the memory map of process %d: %s",
-			  ctx->pid, strerror(errno));
+	if (pmfd < 0) {
+		DUMP_FAIL(ctx, "cannot open the page map of process %d "
+			       "(%s): %s", ctx->pid, path, strerror(errno));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
@@ -300,7 +318,7 @@ int dump_mm(struct dump_ctx *ctx)
 					&s, &e, perms, &off, &ino, &pos) >= 5;
 		if ((head || !ok) && have) {
 			/* the previous mapping is complete */
-			if (v.start == ctx->scratch) {
+			if (ctx->scratch_mapped && v.start == ctx->scratch) {
 				have = 0; /* our own scratch page */
 			} else {
 				Capcr__Vma *vma = new_vma(ctx, &v);
@@ -311,10 +329,12 @@ int dump_mm(struct dump_ctx *ctx)
 					r = -1;
 					break;
 				}
-				if (scan(ctx, pmfd, vma, &runs, &n) < 0 ||
-				    copy_runs(ctx, wr, vma, runs, n) <
-					    0) {
+				int c = scan(ctx, pmfd, vma, &runs, &n);
+				if (!c)
+					c = copy_runs(ctx, wr, vma, runs, n);
+				if (c < 0) {
 					free(runs);
+					wfail = c == -2;
 					r = -1;
 					break;
 				}
@@ -324,8 +344,16 @@ int dump_mm(struct dump_ctx *ctx)
 				have = 0;
 			}
 		}
-		if (!ok)
+		if (!ok) {
+			/* The end of the file, or a failed read: a map read
+			 * in part would leave areas out of the image. */
+			if (ferror(f))
+				r = DUMP_FAIL(ctx, "cannot read the memory map of "
+						   "process %d (/proc/%d/smaps): "
+						   "%s", ctx->pid, ctx->pid,
+					      strerror(errno));
 			break;
+		}
 		if (head) {
 			memset(&v, 0, sizeof(v));
 			v.start = s;
@@ -348,10 +376,14 @@ int dump_mm(struct dump_ctx *ctx)
 out_pages:
 	if (wr) {
 		int w = image_writer_finish(wr);
-		if (w < 0 && !r)
-			r = DUMP_FAIL(ctx, "cannot write the pages image: %s%s",
+		if (w < 0 && (!r || wfail))
+			r = DUMP_FAIL(ctx, "cannot write the pages image "
+					   "pages-%d.img: %s%s", ctx->pid,
 				      strerror(-w),
 				      w == -ENOSPC ? " (the disk is full)" : "");
+		else if (wfail)
+			r = DUMP_FAIL(ctx, "cannot write the pages image "
+					   "pages-%d.img", ctx->pid);
 	}
 	if (image_data_close(ctx->img, &pages) < 0 && !r)
 		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",

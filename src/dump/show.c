@@ -17,7 +17,7 @@
 
 #include "../common/json.h"
 #include "../common/log.h"
-#include "../image/image.h"
+#include "../image/load.h"
 #include "../monitor/commands.h"
 #include "capcr/capinfo.h"
 
@@ -44,18 +44,11 @@ static uint64_t vma_pages(const Capcr__Vma *v)
 	return n;
 }
 
-struct proc_image {
-	Capcr__Task *task;
-	Capcr__Mm *mm;
-	Capcr__FdTable *fdt;
-};
-
-static void print_subtree(const struct proc_image *p, size_t np, size_t i,
-			  int depth)
+static void print_proc(const Capcr__Task *tk, size_t depth)
 {
-	const Capcr__Task *tk = p[i].task;
-
-	printf("  %*s%d %s", depth * 2, "", tk->pid, tk->comm);
+	/* A chain thousands deep would print megabytes of blanks. */
+	printf("  %*s%d %s", (int)(depth < 40 ? depth * 2 : 80), "", tk->pid,
+	       tk->comm);
 	if (tk->zombie)
 		printf(" (zombie, wait status %#x)", (unsigned)tk->exit_code);
 	else
@@ -66,26 +59,127 @@ static void print_subtree(const struct proc_image *p, size_t np, size_t i,
 	else if (tk->pgid == tk->pid)
 		printf(", group leader");
 	putchar('\n');
-	for (size_t j = 0; j < np; j++)
-		if (j != i && p[j].task->ppid == tk->pid)
-			print_subtree(p, np, j, depth + 1);
 }
 
-/* Who is whose parent, and which open files several processes share. */
-static void show_tree(const Capcr__Files *files, const struct proc_image *p,
+/* One descriptor of the image: which process holds which file. */
+struct holder {
+	uint32_t file;
+	uint32_t proc;
+	int32_t fd;
+};
+
+static int by_file(const void *a, const void *b)
+{
+	const struct holder *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if (x->proc != y->proc)
+		return x->proc < y->proc ? -1 : 1;
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct holder *x = a, *y = b;
+
+	return (x->fd > y->fd) - (x->fd < y->fd);
+}
+
+/* Print the holders of file f: h[first[f]..first[f+1]). */
+static void print_holders(const struct image_proc *p, const struct holder *h,
+			  const size_t *first, size_t f)
+{
+	for (size_t k = first[f]; k < first[f + 1]; k++)
+		printf(" %d:fd%d", p[h[k].proc].task->pid, h[k].fd);
+}
+
+/* Pipe ends by pipe id, write ends first. */
+static const Capcr__File *const *pipe_files;
+static int by_pipe(const void *a, const void *b)
+{
+	const Capcr__File *x = pipe_files[*(const size_t *)a],
+			  *y = pipe_files[*(const size_t *)b];
+
+	if (x->pipe_id != y->pipe_id)
+		return x->pipe_id < y->pipe_id ? -1 : 1;
+	return (y->pipe_write_end > x->pipe_write_end) -
+	       (y->pipe_write_end < x->pipe_write_end);
+}
+
+/* Who is whose parent, and which open files several processes share.  The
+ * image is validated (a tree, indices in range) but as large as its
+ * writer liked: nothing here is quadratic in it, nor recursive. */
+static void show_tree(const Capcr__Files *files, const struct image_proc *p,
 		      size_t np)
 {
+	size_t nf = files->n_files, nh = 0;
+	size_t *first = calloc(nf + 2, sizeof(*first));
+	size_t *stack = calloc(np + 1, sizeof(*stack));
+	size_t *depth = calloc(np + 1, sizeof(*depth));
+	/* Children as lists, 1-based (0: none), in image order. */
+	size_t *kid = calloc(np + 1, sizeof(*kid));
+	size_t *sib = calloc(np + 1, sizeof(*sib));
+	struct holder *byid = calloc(np + 1, sizeof(*byid));
+	size_t *pipes = calloc(nf + 1, sizeof(*pipes));
+	size_t *maps = calloc(files->n_shmem + 1, sizeof(*maps));
+	struct holder *h;
+
+	for (size_t i = 0; i < np; i++)
+		nh += p[i].fdt->n_fds;
+	h = calloc(nh + 1, sizeof(*h));
+	if (!first || !stack || !depth || !pipes || !maps || !h || !kid ||
+	    !sib || !byid) {
+		printf("\n(out of memory: no process tree)\n");
+		goto out;
+	}
 	printf("\nprocess tree (%zu process%s):\n", np, np == 1 ? "" : "es");
-	print_subtree(p, np, 0, 0);
+	for (size_t i = 0; i < np; i++)
+		byid[i] = (struct holder){ 0, (uint32_t)i, p[i].task->pid };
+	qsort(byid, np, sizeof(*byid), by_pid);
+	for (size_t j = np; j-- > 1;) {
+		struct holder key = { 0, 0, p[j].task->ppid };
+		const struct holder *par = bsearch(&key, byid, np,
+						   sizeof(*byid), by_pid);
+		if (par) {
+			sib[j] = kid[par->proc];
+			kid[par->proc] = j + 1;
+		}
+	}
+	/* Depth first from the root; kid[] doubles as each one's cursor. */
+	size_t top = 0;
+	stack[top++] = 0;
+	print_proc(p[0].task, 0);
+	while (top) {
+		size_t i = stack[top - 1], c = kid[i];
+		if (!c) {
+			top--;
+			continue;
+		}
+		kid[i] = sib[c - 1];
+		depth[c - 1] = depth[i] + 1;
+		print_proc(p[c - 1].task, depth[c - 1]);
+		if (top < np)
+			stack[top++] = c - 1;
+	}
+	nh = 0;
+	for (size_t i = 0; i < np; i++)
+		for (size_t d = 0; d < p[i].fdt->n_fds; d++)
+			h[nh++] = (struct holder){ p[i].fdt->fds[d]->file,
+						   (uint32_t)i,
+						   p[i].fdt->fds[d]->fd };
+	qsort(h, nh, sizeof(*h), by_file);
+	for (size_t k = 0, f = 0; f <= nf; f++) {
+		while (k < nh && h[k].file < f)
+			k++;
+		first[f] = k;
+	}
+	first[nf + 1] = nh;
 	int header = 0;
-	for (size_t f = 0; f < files->n_files; f++) {
+	for (size_t f = 0; f < nf; f++) {
 		size_t holders = 0;
-		for (size_t i = 0; i < np; i++)
-			for (size_t d = 0; d < p[i].fdt->n_fds; d++)
-				if (p[i].fdt->fds[d]->file == f) {
-					holders++;
-					break;
-				}
+		for (size_t k = first[f]; k < first[f + 1]; k++)
+			holders += k == first[f] || h[k].proc != h[k - 1].proc;
 		if (holders < 2)
 			continue;
 		if (!header++)
@@ -93,61 +187,102 @@ static void show_tree(const Capcr__Files *files, const struct proc_image *p,
 			       "description each):\n");
 		printf("  file %zu, %s %s:", f, file_kind_name(files->files[f]->kind),
 		       files->files[f]->path ? files->files[f]->path : "");
-		for (size_t i = 0; i < np; i++)
-			for (size_t d = 0; d < p[i].fdt->n_fds; d++)
-				if (p[i].fdt->fds[d]->file == f)
-					printf(" %d:fd%d", p[i].task->pid,
-					       p[i].fdt->fds[d]->fd);
+		print_holders(p, h, first, f);
 		putchar('\n');
 	}
 	/* Pipes: a write end and a read end, each its own description. */
+	size_t npipes = 0;
+	for (size_t f = 0; f < nf; f++)
+		if (files->files[f]->kind == CAPCR__FILE_KIND__FILE_PIPE)
+			pipes[npipes++] = f;
+	pipe_files = (const Capcr__File *const *)files->files;
+	qsort(pipes, npipes, sizeof(*pipes), by_pipe);
 	header = 0;
-	for (size_t f = 0; f < files->n_files; f++) {
-		const Capcr__File *w = files->files[f];
-		if (w->kind != CAPCR__FILE_KIND__FILE_PIPE || !w->pipe_write_end)
-			continue;
-		for (size_t g = 0; g < files->n_files; g++) {
-			const Capcr__File *r = files->files[g];
-			if (r->kind != CAPCR__FILE_KIND__FILE_PIPE ||
-			    r->pipe_write_end || r->pipe_id != w->pipe_id)
-				continue;
-			if (!header++)
-				printf("\npipes (writers -> readers):\n");
-			printf("  pipe %u:", w->pipe_id);
-			for (size_t i = 0; i < np; i++)
-				for (size_t d = 0; d < p[i].fdt->n_fds; d++)
-					if (p[i].fdt->fds[d]->file == f)
-						printf(" %d:fd%d", p[i].task->pid,
-						       p[i].fdt->fds[d]->fd);
-			printf(" ->");
-			for (size_t i = 0; i < np; i++)
-				for (size_t d = 0; d < p[i].fdt->n_fds; d++)
-					if (p[i].fdt->fds[d]->file == g)
-						printf(" %d:fd%d", p[i].task->pid,
-						       p[i].fdt->fds[d]->fd);
-			if (r->data_size)
-				printf("  (%" PRIu64 " bytes unread)",
-				       r->data_size);
-			putchar('\n');
-		}
+	for (size_t a = 0; a < npipes;) {
+		size_t b = a, w;
+		while (b < npipes && files->files[pipes[b]]->pipe_id ==
+					     files->files[pipes[a]]->pipe_id)
+			b++;
+		for (w = a; w < b && files->files[pipes[w]]->pipe_write_end;
+		     w++)
+			;
+		/* pipes[a..w) write ends, [w..b) read ends */
+		for (size_t x = a; x < w; x++)
+			for (size_t y = w; y < b; y++) {
+				const Capcr__File *r = files->files[pipes[y]];
+				if (!header++)
+					printf("\npipes (writers -> "
+					       "readers):\n");
+				printf("  pipe %u:", r->pipe_id);
+				print_holders(p, h, first, pipes[x]);
+				printf(" ->");
+				print_holders(p, h, first, pipes[y]);
+				if (r->data_size)
+					printf("  (%" PRIu64 " bytes unread)",
+					       r->data_size);
+				putchar('\n');
+			}
+		a = b;
 	}
+	for (size_t i = 0; i < np; i++)
+		for (size_t v = 0; v < p[i].mm->n_vmas; v++)
+			if (p[i].mm->vmas[v]->has_shmem)
+				maps[p[i].mm->vmas[v]->shmem]++;
 	for (size_t s = 0; s < files->n_shmem; s++) {
-		size_t maps = 0;
-		for (size_t i = 0; i < np; i++)
-			for (size_t v = 0; v < p[i].mm->n_vmas; v++)
-				maps += p[i].mm->vmas[v]->has_shmem &&
-					p[i].mm->vmas[v]->shmem == (int)s;
 		printf("%sshared memory object %zu (%s, %" PRIu64 " bytes): "
 		       "%zu mapping%s\n",
 		       s ? "" : "\n", s,
 		       files->shmem[s]->name ? files->shmem[s]->name
 					     : "anonymous",
-		       files->shmem[s]->size, maps, maps == 1 ? "" : "s");
+		       files->shmem[s]->size, maps[s], maps[s] == 1 ? "" : "s");
 	}
+out:
+	free(first);
+	free(stack);
+	free(depth);
+	free(kid);
+	free(sib);
+	free(byid);
+	free(pipes);
+	free(maps);
+	free(h);
+}
+
+static int by_cap_fd(const void *a, const void *b)
+{
+	const Capcr__CapEntry *const *x = a, *const *y = b;
+
+	return ((*x)->fd > (*y)->fd) - ((*x)->fd < (*y)->fd);
+}
+
+/* The cap-map entries sorted by descriptor (NULL, *n = 0 when none), so
+ * that finding each descriptor's is not quadratic. */
+static Capcr__CapEntry **caps_by_fd(const Capcr__CapSpace *cs, size_t *n)
+{
+	Capcr__CapEntry **v;
+
+	*n = 0;
+	if (!cs || !cs->n_caps ||
+	    !(v = malloc(cs->n_caps * sizeof(*v))))
+		return NULL;
+	memcpy(v, cs->caps, cs->n_caps * sizeof(*v));
+	qsort(v, cs->n_caps, sizeof(*v), by_cap_fd);
+	*n = cs->n_caps;
+	return v;
+}
+
+static const Capcr__CapEntry *cap_of(Capcr__CapEntry **v, size_t n, int fd)
+{
+	Capcr__CapEntry key = { .fd = fd };
+	const Capcr__CapEntry *kp = &key;
+	Capcr__CapEntry **hit = v ? bsearch(&kp, v, n, sizeof(*v), by_cap_fd)
+				  : NULL;
+
+	return hit ? *hit : NULL;
 }
 
 static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
-		      const struct proc_image *p, size_t np)
+		      const struct image_proc *p, size_t np)
 {
 	time_t t = (time_t)(inv->created_unix_ns / 1000000000);
 	char when[64];
@@ -210,21 +345,23 @@ static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
 		}
 		printf("  %.1f MiB of pages saved\n", total * 4096 / 1048576.0);
 		printf("  capabilities (%zu descriptors):\n", p[i].fdt->n_fds);
-		const Capcr__CapSpace *cs = p[i].fdt->capspace;
+		size_t nc;
+		Capcr__CapEntry **caps = caps_by_fd(p[i].fdt->capspace, &nc);
 		for (size_t d = 0; d < p[i].fdt->n_fds; d++) {
 			const Capcr__Fd *fd = p[i].fdt->fds[d];
 			const Capcr__File *f = files->files[fd->file];
+			const Capcr__CapEntry *ce = cap_of(caps, nc, fd->fd);
 			char badge[32] = "-", prov[300] = "";
-			for (size_t c = 0; cs && c < cs->n_caps; c++)
-				if (cs->caps[c]->fd == fd->fd) {
-					struct capcr_cap_entry e;
-					memcpy(&e, cs->caps[c]->entry.data,
-					       sizeof(e));
-					snprintf(badge, sizeof(badge),
-						 "%#" PRIx64, cs->caps[c]->badge);
-					snprintf(prov, sizeof(prov), " (%s)",
-						 e.path[0] ? e.path : "");
-				}
+			if (ce) {
+				struct capcr_cap_entry e;
+				/* validated: entry is exactly sizeof(e) */
+				memcpy(&e, ce->entry.data, sizeof(e));
+				snprintf(badge, sizeof(badge), "%#" PRIx64,
+					 ce->badge);
+				/* the image's path need not end in a NUL */
+				snprintf(prov, sizeof(prov), " (%.*s)",
+					 (int)sizeof(e.path), e.path);
+			}
 			printf("    %4d  %-8s  file %-3u  badge %-14s %s%s%s\n",
 			       fd->fd, file_kind_name(f->kind), fd->file, badge,
 			       f->path ? f->path : "",
@@ -233,11 +370,12 @@ static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
 						  : "",
 			       prov);
 		}
+		free(caps);
 	}
 }
 
 static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
-		      const struct proc_image *p, size_t np)
+		      const struct image_proc *p, size_t np)
 {
 	struct json j;
 
@@ -283,6 +421,8 @@ static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
 		}
 		json_arr_close(&j);
 		json_arr_open(&j, "fds");
+		size_t nc;
+		Capcr__CapEntry **caps = caps_by_fd(p[i].fdt->capspace, &nc);
 		for (size_t d = 0; d < p[i].fdt->n_fds; d++) {
 			const Capcr__Fd *fd = p[i].fdt->fds[d];
 			const Capcr__File *f = files->files[fd->file];
@@ -295,12 +435,12 @@ static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
 			json_bool(&j, "external", f->has_external_fd);
 			if (f->has_pos)
 				json_int(&j, "pos", f->pos);
-			const Capcr__CapSpace *cs = p[i].fdt->capspace;
-			for (size_t c = 0; cs && c < cs->n_caps; c++)
-				if (cs->caps[c]->fd == fd->fd)
-					json_uint(&j, "badge", cs->caps[c]->badge);
+			const Capcr__CapEntry *ce = cap_of(caps, nc, fd->fd);
+			if (ce)
+				json_uint(&j, "badge", ce->badge);
 			json_obj_close(&j);
 		}
+		free(caps);
 		json_arr_close(&j);
 		json_obj_close(&j);
 	}
@@ -314,6 +454,7 @@ int cmd_show(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "images-dir", required_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
+		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -327,74 +468,35 @@ int cmd_show(int argc, char **argv)
 			dir = optarg;
 		} else if (c == 'j') {
 			json = 1;
+		} else if (c == 'U') {
+			image_allow_untrusted(1);
 		} else {
-			printf("usage: capcr show [--json] -D DIR\n");
+			printf("usage: capcr show [--json] "
+			       "[--" IMAGE_UNTRUSTED_OPT "] -D DIR\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
 	if (!dir) {
-		fprintf(stderr, "usage: capcr show [--json] -D DIR\n");
+		fprintf(stderr, "usage: capcr show [--json] "
+				"[--" IMAGE_UNTRUSTED_OPT "] -D DIR\n");
 		return 2;
 	}
 	struct image img;
-	Capcr__Inventory *inv = NULL;
-	Capcr__Files *files = NULL;
-	struct proc_image *p = NULL;
-	if (image_open(&img, dir, &inv, why, sizeof(why)) < 0 ||
+	struct image_set set;
+	/* Nothing is printed before the whole image is validated: show reads
+	 * the same way restore does, and trusts what it reads as little. */
+	if (image_set_load(&img, dir, &set, why, sizeof(why)) < 0 ||
 	    image_verify_finish(&img, why, sizeof(why)) < 0)
 		goto out;
-	files = image_read_msg(&img, "files.img", &capcr__files__descriptor,
-			       why, sizeof(why));
-	p = calloc(inv->n_pids, sizeof(*p));
-	if (!files || !p)
-		goto out;
-	for (size_t i = 0; i < inv->n_pids; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "core-%d.img", inv->pids[i]);
-		p[i].task = image_read_msg(&img, name, &capcr__task__descriptor,
-					   why, sizeof(why));
-		snprintf(name, sizeof(name), "mm-%d.img", inv->pids[i]);
-		p[i].mm = image_read_msg(&img, name, &capcr__mm__descriptor,
-					 why, sizeof(why));
-		snprintf(name, sizeof(name), "fds-%d.img", inv->pids[i]);
-		p[i].fdt = image_read_msg(&img, name,
-					  &capcr__fd_table__descriptor, why,
-					  sizeof(why));
-		if (!p[i].task || !p[i].mm || !p[i].fdt ||
-		    (!p[i].task->n_threads && !p[i].task->zombie)) {
-			if (!why[0])
-				snprintf(why, sizeof(why), "%s is inconsistent",
-					 name);
-			goto out;
-		}
-		for (size_t d = 0; d < p[i].fdt->n_fds; d++)
-			if (p[i].fdt->fds[d]->file >= files->n_files) {
-				snprintf(why, sizeof(why), "fds image names a "
-							   "file that is not there");
-				goto out;
-			}
-	}
 	if (json)
-		show_json(inv, files, p, inv->n_pids);
+		show_json(set.inv, set.files, set.procs, set.nprocs);
 	else
-		show_text(inv, files, p, inv->n_pids);
+		show_text(set.inv, set.files, set.procs, set.nprocs);
 	rc = 0;
 out:
 	if (rc)
 		capcr_err("%s", why[0] ? why : "cannot read the image");
-	for (size_t i = 0; p && inv && i < inv->n_pids; i++) {
-		if (p[i].task)
-			capcr__task__free_unpacked(p[i].task, NULL);
-		if (p[i].mm)
-			capcr__mm__free_unpacked(p[i].mm, NULL);
-		if (p[i].fdt)
-			capcr__fd_table__free_unpacked(p[i].fdt, NULL);
-	}
-	free(p);
-	if (files)
-		capcr__files__free_unpacked(files, NULL);
-	if (inv)
-		capcr__inventory__free_unpacked(inv, NULL);
+	image_set_free(&set);
 	image_close(&img);
 	return rc;
 }

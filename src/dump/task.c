@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../proc/creds.h"
 #include "dump.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -80,6 +81,10 @@ static char *read_link(struct dump_ctx *ctx, const char *what)
 	n = readlink(path, buf, sizeof(buf) - 1);
 	if (n < 0)
 		return NULL;
+	if (n == sizeof(buf) - 1) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
 	buf[n] = 0;
 	return arena_strdup(ctx->arena, buf);
 }
@@ -142,17 +147,19 @@ static int dump_status(struct dump_ctx *ctx, Capcr__Task *t)
 	if (read_small(path, buf, sizeof(buf)) < 0)
 		return DUMP_FAIL(ctx, "process %d exited during the dump",
 				 ctx->pid);
+	if (creds_dump(ctx, t, buf) < 0)
+		return -1;
 	char *u = strstr(buf, "\nUmask:");
 	t->umask = u ? (uint32_t)strtoul(u + 7, NULL, 8) : 022;
 	snprintf(path, sizeof(path), "/proc/%d/personality", ctx->pid);
 	if (read_small(path, buf, sizeof(buf)) > 0)
 		t->personality = (uint32_t)strtoul(buf, NULL, 16);
-	t->cwd = read_link(ctx, "cwd");
+	if (!(t->cwd = read_link(ctx, "cwd")))
+		return DUMP_FAIL(ctx, "cannot read the working directory of "
+				      "process %d (/proc/%d/cwd): %s",
+				 ctx->pid, ctx->pid, strerror(errno));
 	t->root = read_link(ctx, "root");
 	t->exe = read_link(ctx, "exe");
-	if (!t->cwd)
-		return DUMP_FAIL(ctx, "cannot read the working directory of "
-				      "process %d", ctx->pid);
 	/* auxv, for PR_SET_MM_MAP at restore */
 	char av[4096];
 	snprintf(path, sizeof(path), "/proc/%d/auxv", ctx->pid);
@@ -173,10 +180,18 @@ static int dump_rlimits(struct dump_ctx *ctx, Capcr__Task *t)
 {
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
 		struct rlimit rl;
-		if (prlimit(ctx->pid, r, NULL, &rl) < 0)
+		/* Another user's limits need CAP_SYS_RESOURCE, which root
+		 * may lack; the process itself may always read its own. */
+		long e = prlimit(ctx->pid, r, NULL, &rl) < 0 ? -errno : 0;
+		if (e == -EPERM &&
+		    (e = dump_syscall(ctx, SYS_prlimit64, 0, r, 0,
+				      (long)ctx->scratch, 0, 0)) == 0 &&
+		    dump_peek(ctx, ctx->scratch, &rl, sizeof(rl)) < 0)
+			e = -EIO;
+		if (e < 0)
 			return DUMP_FAIL(ctx, "cannot read limit %d of process "
-					      "%d: %s", r, ctx->pid,
-					 strerror(errno));
+					      "%d: %s",
+					 r, ctx->pid, strerror((int)-e));
 		Capcr__Rlimit *x = ARENA_NEW(ctx->arena, Capcr__Rlimit);
 		capcr__rlimit__init(x);
 		x->resource = (uint32_t)r;
@@ -272,7 +287,8 @@ static int dump_thread_inside(struct dump_ctx *ctx, struct tracee *tr,
 	r = dump_syscall_in(tr, SYS_sigaltstack, 0, (long)s, 0, 0, 0, 0);
 	if (r < 0 || dump_peek(ctx, s, &ss, sizeof(ss)) < 0)
 		return DUMP_FAIL(ctx, "cannot read the alternate signal stack "
-				      "(%ld)", r);
+				      "of thread %d: %s",
+				 tr->tid, strerror(r < 0 ? (int)-r : errno));
 	if (!(ss.ss_flags & SS_DISABLE)) {
 		th->has_altstack_sp = th->has_altstack_size = 1;
 		th->has_altstack_flags = 1;
@@ -304,7 +320,9 @@ static int dump_sigactions(struct dump_ctx *ctx, Capcr__Task *t)
 				      (long)ctx->scratch, 8, 0, 0);
 		if (r < 0 || dump_peek(ctx, ctx->scratch, &ka, sizeof(ka)) < 0)
 			return DUMP_FAIL(ctx, "cannot read the handler of "
-					      "signal %d (%ld)", sig, r);
+					      "signal %d of process %d: %s",
+					 sig, ctx->pid,
+					 strerror(r < 0 ? (int)-r : errno));
 		if (!ka.handler && !ka.flags && !ka.mask)
 			continue; /* SIG_DFL, nothing to restore */
 		Capcr__SigAction *a = ARENA_NEW(ctx->arena, Capcr__SigAction);

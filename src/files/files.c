@@ -111,8 +111,7 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 		return 0;
 	src = image_open_data(env->img, f->data_file);
 	if (src < 0)
-		return FILE_FAIL(env, "cannot open %s: %s", f->data_file,
-				 strerror(errno));
+		return FILE_FAIL(env, "%s", image_error());
 	for (;;) {
 		ssize_t n = read(src, buf, sizeof(buf));
 		if (n <= 0)

@@ -79,17 +79,26 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 		return FILE_FAIL(env, "cannot give a pipe its capacity of %u "
 				      "bytes: %s", f->pipe_size, strerror(errno));
 	if (f->data_file) {
+		/* The name is the image's: image_open_data opens only a file
+		 * the inventory lists, by a plain name. */
 		int src = image_open_data(env->img, f->data_file);
 		char buf[65536];
 		ssize_t n;
-		while (src >= 0 && (n = read(src, buf, sizeof(buf))) > 0)
+		if (src < 0) {
+			close(p[0]);
+			close(p[1]);
+			return FILE_FAIL(env, "cannot refill a pipe: %s",
+					 image_error());
+		}
+		while ((n = read(src, buf, sizeof(buf))) > 0)
 			if (write(p[1], buf, (size_t)n) != n) {
 				close(src);
+				close(p[0]);
+				close(p[1]);
 				return FILE_FAIL(env, "cannot refill a pipe: "
 						      "%s", strerror(errno));
 			}
-		if (src >= 0)
-			close(src);
+		close(src);
 	}
 	env->pipes[env->npipes].id = f->pipe_id;
 	env->pipes[env->npipes].fd[0] = p[0];

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -106,6 +107,86 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	return 0;
 }
 
+/*
+ * Open PATH, which the image names, with the file-system rights of uid and
+ * gid instead of capcr's: the kernel then checks every directory searched
+ * and the file's mode as it would for that user.  fsuid and fsgid belong
+ * to the calling thread alone, and a non-zero fsuid takes root's file
+ * capabilities (CAP_DAC_OVERRIDE...) with it, so nothing else in capcr is
+ * affected.  Root's supplementary groups stay.  Until the image records
+ * the restored process's credentials, the caller passes the owner of the
+ * image directory (docs/security.md).
+ */
+static int open_as(uid_t uid, gid_t gid, const char *path, int flags)
+{
+	int fd, e, ogid = 0, ouid = 0;
+	int switched = uid != geteuid() || gid != getegid();
+	char proc[64];
+	struct stat st;
+
+	if (switched) {
+		ogid = setfsgid(gid);
+		ouid = setfsuid(uid);
+	}
+	/* O_PATH first, to see a link without following it; the file is then
+	 * opened through /proc with the process's own flags, in which
+	 * O_NOFOLLOW would show (F_GETFL). */
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd >= 0 && fstat(pfd, &st) == 0 && S_ISLNK(st.st_mode)) {
+		close(pfd);
+		pfd = -1;
+		errno = ELOOP;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+	fd = pfd < 0 ? -1 : open(proc, flags);
+	e = errno;
+	if (pfd >= 0)
+		close(pfd);
+	if (switched) {
+		setfsuid((uid_t)ouid);
+		setfsgid((gid_t)ogid);
+	}
+	errno = e;
+	return fd;
+}
+
+/* open_as the image's owner; a path that is not absolute is refused, and
+ * no link is followed in its last component: the path the kernel showed at
+ * dump never ends in one (/proc/PID/fd resolves them), so one there now was
+ * put there since. */
+static int open_image_path(struct file_restore_env *env, const Capcr__File *f,
+			   int flags)
+{
+	if (!f->path || f->path[0] != '/' || strlen(f->path) >= 4096) {
+		errno = EINVAL;
+		return -1;
+	}
+	return open_as(env->img->owner_uid, env->img->owner_gid, f->path,
+		       flags);
+}
+
+/* Why opening f->path failed, for the user. */
+static const char *open_hint(struct file_restore_env *env,
+			     const Capcr__File *f, int err, char *buf,
+			     size_t len)
+{
+	buf[0] = 0;
+	if (err == ENOENT)
+		snprintf(buf, len, " (it was removed or moved since the dump)");
+	else if (err == ELOOP)
+		snprintf(buf, len, " (it is a symbolic link now, and was none "
+				   "at the dump: capcr follows no link there)");
+	else if (err == EINVAL && (!f->path || f->path[0] != '/'))
+		snprintf(buf, len, " (the image names no absolute path)");
+	else if ((err == EACCES || err == EPERM) &&
+		 env->img->owner_uid != geteuid())
+		snprintf(buf, len,
+			 " (opened with the rights of uid %u, who owns the "
+			 "image directory)",
+			 (unsigned)env->img->owner_uid);
+	return buf;
+}
+
 /* A named FIFO: a handle of our own, read and write, opened first, so that
  * a write-only open does not fail for want of a reader (ENXIO) and the data
  * can go back in; the data only if the FIFO is still empty (another File
@@ -114,20 +195,21 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 static int restore_fifo(struct file_restore_env *env, const Capcr__File *f,
 			int oflags)
 {
-	int keep = open(f->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int keep = open_image_path(env, f, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	int fd, unread = 0;
+	char hint[160];
 
 	if (keep < 0)
 		return FILE_FAIL(env, "cannot open FIFO %s again: %s%s", f->path,
 				 strerror(errno),
-				 errno == ENOENT ? " (it was removed or moved "
-						   "since the dump)"
-						 : "");
-	fd = open(f->path, oflags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+				 open_hint(env, f, errno, hint, sizeof(hint)));
+	fd = open_image_path(env, f,
+			     oflags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		close(keep);
-		return FILE_FAIL(env, "cannot open FIFO %s again: %s", f->path,
-				 strerror(errno));
+		return FILE_FAIL(env, "cannot open FIFO %s again: %s%s", f->path,
+				 strerror(errno),
+				 open_hint(env, f, errno, hint, sizeof(hint)));
 	}
 	if (f->data_file && ioctl(keep, FIONREAD, &unread) == 0 && !unread) {
 		if (f->data_size > 65536)
@@ -146,8 +228,7 @@ static int restore_fifo(struct file_restore_env *env, const Capcr__File *f,
 		if (src < 0) {
 			close(fd);
 			close(keep);
-			return FILE_FAIL(env, "cannot open %s: %s", f->data_file,
-					 strerror(errno));
+			return FILE_FAIL(env, "%s", image_error());
 		}
 		close(src);
 	}
@@ -155,33 +236,62 @@ static int restore_fifo(struct file_restore_env *env, const Capcr__File *f,
 	return fd;
 }
 
-/* A deleted file comes back as a new file with its contents, created next
- * to where it was (or in /tmp) and unlinked again once open. */
+/*
+ * A deleted file comes back as a new file with its contents, which no name
+ * ever shows: O_TMPFILE next to where it was (same file system), else in
+ * /tmp; O_EXCL, so that nobody can link it in either.  Its mode is the
+ * image's, but never set-user-ID, set-group-ID or sticky and never writable
+ * by group or others: the image says what the mode was, not that capcr
+ * should make such a file.  It belongs to the restoring user.
+ */
+static int make_ghost(const char *path)
+{
+	char dir[4096], tmpl[64];
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	fd = open("/tmp", O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* No O_TMPFILE: a fresh name (O_CREAT|O_EXCL follows no link),
+	 * removed at once. */
+	snprintf(tmpl, sizeof(tmpl), "/tmp/.capcr-deleted-XXXXXX");
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(tmpl);
+	return fd;
+}
+
 static int restore_deleted(struct file_restore_env *env, const Capcr__File *f,
 			   int oflags)
 {
-	char tmpl[4200], dir[4096];
+	char proc[64];
+	mode_t mode = (f->has_mode ? (mode_t)f->mode : 0600) & 0755;
 
-	snprintf(dir, sizeof(dir), "%s", f->path);
-	snprintf(tmpl, sizeof(tmpl), "%s/.capcr-deleted-XXXXXX", dirname(dir));
-	int fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(tmpl, sizeof(tmpl), "/tmp/.capcr-deleted-XXXXXX");
-		fd = mkostemp(tmpl, O_CLOEXEC);
-	}
+	if (!f->path || f->path[0] != '/')
+		return FILE_FAIL(env, "a deleted file in the image has no "
+				      "absolute path");
+	int fd = make_ghost(f->path);
 	if (fd < 0)
 		return FILE_FAIL(env, "cannot re-create deleted file %s: %s",
 				 f->path, strerror(errno));
 	int r = files_load_contents(env, f, fd);
 	if (r == 0 && ftruncate(fd, (off_t)f->size) < 0)
 		r = FILE_FAIL(env, "cannot size re-created file %s", f->path);
-	fchmod(fd, f->mode & 07777);
-	close(fd);
-	int nfd = r < 0 ? -1 : open(tmpl, oflags | O_CLOEXEC);
+	if (r == 0 && fchmod(fd, mode) < 0)
+		r = FILE_FAIL(env, "cannot set the mode of re-created file %s: "
+				   "%s", f->path, strerror(errno));
+	/* Opened anew with the process's own flags (write-only, append...);
+	 * the file has no name but this one. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	int nfd = r < 0 ? -1 : open(proc, oflags | O_CLOEXEC);
 	if (r == 0 && nfd < 0)
 		r = FILE_FAIL(env, "cannot open re-created file %s: %s",
 			      f->path, strerror(errno));
-	unlink(tmpl);
+	close(fd);
 	return r < 0 ? -1 : nfd;
 }
 
@@ -193,19 +303,18 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 				       O_NOATIME | O_PATH | O_DIRECTORY |
 				       O_LARGEFILE | O_SYNC | O_DSYNC));
 	struct stat st;
+	char hint[160];
 	int fd;
 
 	if (f->deleted)
 		return restore_deleted(env, f, oflags);
 	if (f->kind == CAPCR__FILE_KIND__FILE_FIFO)
 		return restore_fifo(env, f, oflags);
-	fd = open(f->path, oflags | O_CLOEXEC | O_NOCTTY);
+	fd = open_image_path(env, f, oflags | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return FILE_FAIL(env, "cannot open %s again: %s%s", f->path,
 				 strerror(errno),
-				 errno == ENOENT ? " (it was removed or moved "
-						   "since the dump)"
-						 : "");
+				 open_hint(env, f, errno, hint, sizeof(hint)));
 	if (f->kind == CAPCR__FILE_KIND__FILE_REG && fstat(fd, &st) == 0 &&
 	    (uint64_t)st.st_size < f->size && f->has_pos &&
 	    (uint64_t)f->pos > (uint64_t)st.st_size) {

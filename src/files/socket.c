@@ -69,21 +69,33 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	socklen_t sl = sizeof(ss);
 	char what[256], peer[256];
 
-	getsockopt(in->copy, SOL_SOCKET, SO_DOMAIN, &domain, &l);
-	l = sizeof(int);
-	getsockopt(in->copy, SOL_SOCKET, SO_TYPE, &type, &l);
-	l = sizeof(int);
-	getsockopt(in->copy, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-	l = sizeof(int);
-	getsockopt(in->copy, SOL_SOCKET, SO_ACCEPTCONN, &listening, &l);
+	static const struct {
+		int opt;
+		const char *name;
+	} opts[] = { { SO_DOMAIN, "SO_DOMAIN" },
+		     { SO_TYPE, "SO_TYPE" },
+		     { SO_PROTOCOL, "SO_PROTOCOL" },
+		     { SO_ACCEPTCONN, "SO_ACCEPTCONN" } };
+	int *vals[] = { &domain, &type, &proto, &listening };
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		l = sizeof(int);
+		if (getsockopt(in->copy, SOL_SOCKET, opts[i].opt, vals[i], &l) <
+		    0)
+			return FILE_FAIL(env, "cannot read %s of the socket at "
+					      "descriptor %d of process %d: %s",
+					 opts[i].name, in->fd, in->pid,
+					 strerror(errno));
+	}
 	if (domain != AF_UNIX && domain != AF_INET && domain != AF_INET6)
 		return FILE_FAIL(env, "descriptor %d is a socket of family %d, "
 				      "which capcr cannot checkpoint yet",
 				 in->fd, domain);
 	memset(&ss, 0, sizeof(ss));
 	if (getsockname(in->copy, (struct sockaddr *)&ss, &sl) < 0)
-		return FILE_FAIL(env, "getsockname on descriptor %d: %s", in->fd,
-				 strerror(errno));
+		return FILE_FAIL(env, "cannot read the address of the socket at "
+				      "descriptor %d of process %d "
+				      "(getsockname): %s",
+				 in->fd, in->pid, strerror(errno));
 	socket_describe(&ss, sl, what, sizeof(what));
 	f->has_socket_domain = f->has_socket_type = f->has_socket_protocol = 1;
 	f->socket_domain = domain;

@@ -329,30 +329,45 @@ static uint64_t listener_holding(struct dctx *c, uint64_t ino)
 	return 0;
 }
 
-static void save_options(int fd, Capcr__File *f)
+/* Buffer sizes, SO_PASSCRED, the peek offset; -1 with errno when one of
+ * them cannot be read (the image would silently lack it). */
+static int save_options(int fd, Capcr__File *f, const char **which)
 {
 	int v;
 	socklen_t l = sizeof(v);
 
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0 && v > 0) {
+	*which = "SO_SNDBUF";
+	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) < 0)
+		return -1;
+	if (v > 0) {
 		f->has_socket_sndbuf = 1;
 		f->socket_sndbuf = (uint32_t)v;
 	}
 	l = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) == 0 && v > 0) {
+	*which = "SO_RCVBUF";
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) < 0)
+		return -1;
+	if (v > 0) {
 		f->has_socket_rcvbuf = 1;
 		f->socket_rcvbuf = (uint32_t)v;
 	}
 	l = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, &l) == 0 && v) {
+	*which = "SO_PASSCRED";
+	if (getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, &l) < 0)
+		return -1;
+	if (v) {
 		f->has_socket_passcred = 1;
 		f->socket_passcred = 1;
 	}
 	l = sizeof(v);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &v, &l) == 0 && v >= 0) {
+	*which = "SO_PEEK_OFF";
+	if (getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &v, &l) < 0)
+		return -1;
+	if (v >= 0) {
 		f->has_socket_peek_off = 1;
 		f->socket_peek_off = v;
 	}
+	return 0;
 }
 
 /* Control messages of a peek: descriptors in flight are refused (and the
@@ -727,9 +742,19 @@ int unix_sock_dump(struct file_dump_env *env, const struct file_dump_in *in,
 	int connected;
 
 	snprintf(c.what, sizeof(c.what), "%s", f->path ? f->path : "?");
-	save_options(in->copy, f);
+	const char *opt;
+	if (save_options(in->copy, f, &opt) < 0)
+		return FILE_FAIL(env, "cannot read %s of %s at descriptor %d of "
+				      "process %d: %s",
+				 opt, c.what, in->fd, in->pid, strerror(errno));
 	memset(&pa, 0, sizeof(pa));
 	connected = getpeername(in->copy, (struct sockaddr *)&pa, &pl) == 0;
+	/* Not connected is an answer; any other failure is not. */
+	if (!connected && errno != ENOTCONN)
+		return FILE_FAIL(env, "cannot tell whether %s at descriptor %d "
+				      "of process %d is connected (getpeername): "
+				      "%s",
+				 c.what, in->fd, in->pid, strerror(errno));
 	c.nl = diag_open(in->pid);
 	have_diag = c.nl >= 0 && diag_get(c.nl, f->socket_ino, &c.d) == 0;
 	if (!have_diag) {
@@ -956,7 +981,9 @@ static int send_whole(int fd, const void *buf, size_t n, int stream,
 {
 	size_t off = 0;
 
-	do {
+	/* Not do { } while: a `continue` after EINTR would go to the test,
+	 * which ends a datagram's loop before it was sent. */
+	for (;;) {
 		ssize_t w = sendto(fd, (const char *)buf + off, n - off,
 				   MSG_DONTWAIT | MSG_NOSIGNAL, to,
 				   (socklen_t)tl);
@@ -965,8 +992,9 @@ static int send_whole(int fd, const void *buf, size_t n, int stream,
 		if (w < 0)
 			return -1;
 		off += (size_t)w;
-	} while (stream && off < n);
-	return 0;
+		if (!stream || off >= n)
+			return 0;
+	}
 }
 
 /* The next record of a message queue file: 1, 0 at its end, -1. */
@@ -1000,8 +1028,7 @@ static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 		return 0;
 	src = image_open_data(env->img, f->socket_queue_file);
 	if (src < 0)
-		return FILE_FAIL(env, "cannot open %s: %s",
-				 f->socket_queue_file, strerror(errno));
+		return FILE_FAIL(env, "%s", image_error());
 	old = big_sndbuf(w);
 	if (f->socket_type == SOCK_STREAM) {
 		for (ssize_t n; !r && (n = read(src, buf, QBUF)) > 0;)
@@ -1072,8 +1099,7 @@ static int fill_by_name(struct file_restore_env *env, const Capcr__File *f)
 				 f->path);
 	src = image_open_data(env->img, f->socket_queue_file);
 	if (src < 0)
-		return FILE_FAIL(env, "cannot open %s: %s",
-				 f->socket_queue_file, strerror(errno));
+		return FILE_FAIL(env, "%s", image_error());
 	while (!r && (k = next_rec(src, &h, &from, &data)) != 0) {
 		if (k < 0) {
 			r = FILE_FAIL(env, "%s is damaged", f->socket_queue_file);

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE
 #include "inject.h"
+#include "rescue.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,18 +27,136 @@
 #define ERESTARTNOHAND 514
 #define ERESTART_RESTARTBLOCK 516
 
-static int wait_stop(pid_t tid, int *status)
+/* A thread that can no longer stop: ended, or the leader of a group that
+ * is dying (a zombie leader is reported only after every other thread,
+ * and those may be tracees waiting for us to reap them). */
+static int tracee_dead(pid_t tid)
 {
-	for (;;) {
-		pid_t w = waitpid(tid, status, __WALL);
+	char path[64], buf[512];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT || errno == ESRCH;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+void tracer_init(void)
+{
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &chld, NULL);
+}
+
+/*
+ * Wait for tid's next stop, never for ever: a tracee that is killed while
+ * we wait for it may never be reported (see tracee_dead), so the wait
+ * wakes on every SIGCHLD (tracer_init keeps it pending for us) and at
+ * least every 100 ms to look.
+ */
+int tracee_wait(pid_t tid, int *status)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	sigset_t chld, cur;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	int can_wait = sigismember(&cur, SIGCHLD);
+	for (int idle = 0;;) {
+		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
 		if (w == tid)
 			break;
 		if (w < 0 && errno != EINTR)
 			return -errno;
+		if (w < 0)
+			continue;
+		if (idle++ && tracee_dead(tid))
+			return -ESRCH;
+		if (can_wait) {
+			sigtimedwait(&chld, NULL, &tick);
+		} else {
+			struct timespec ts = { 0, 200 * 1000 };
+			nanosleep(&ts, NULL);
+		}
 	}
 	if (WIFEXITED(*status) || WIFSIGNALED(*status))
 		return -ESRCH;
 	return 0;
+}
+
+/*
+ * A wait with no deadline or an absolute one, stopped by us: the kernel
+ * would resume it through restart_syscall, and a thread left inside
+ * restart_syscall cannot be checkpointed again (a new process has no
+ * restart block to go on with).  Made again with its own arguments, it is
+ * exactly the same wait.
+ */
+static int same_if_made_again(const struct user_regs_struct *r)
+{
+	if (-(long)r->rax != ERESTART_RESTARTBLOCK)
+		return 0;
+	switch (r->orig_rax) {
+	case 7: /* poll: no timeout */
+		return (int)r->rdx < 0;
+	case 271: /* ppoll: no timeout */
+		return r->rdx == 0;
+	case 230: /* clock_nanosleep: TIMER_ABSTIME */
+		return r->rsi & 1;
+	case 202: /* futex: FUTEX_WAIT_BITSET has an absolute timeout */
+		return (r->rsi & 0x7f) == 9;
+	}
+	return 0;
+}
+
+/* Point a thread found in such a wait at the wait itself, at once: if we
+ * die, the kernel resumes it there, never in restart_syscall. */
+static int made_again(struct tracee *t)
+{
+	struct user_regs_struct again = t->regs;
+
+	again.rax = again.orig_rax;
+	again.orig_rax = (unsigned long)-1;
+	again.rip -= 2;
+	return ptrace(PTRACE_SETREGS, t->tid, 0, &again);
+}
+
+/*
+ * A thread found inside restart_syscall: stopped once before (by a shell's
+ * ^Z, a debugger, a capcr that died) in the middle of a wait that the
+ * kernel then resumed from its restart block.  A new process has no
+ * restart block, so restored that way the wait would fail with EINTR.  The
+ * registers still hold the first call's arguments; its number is in the
+ * `mov $NR, %eax` that libc's wrapper put just before the syscall
+ * instruction.  Where that call, made again, is exactly the same wait
+ * (same_if_made_again), the thread is taken to be in it.
+ */
+static void resumed_wait(struct tracee *t)
+{
+	struct user_regs_struct r = t->regs;
+	unsigned char code[8];
+	long word;
+
+	if (r.orig_rax != 219 || -(long)r.rax != ERESTART_RESTARTBLOCK)
+		return;
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, t->tid, r.rip - 2 - 8, 0);
+	if (errno)
+		return;
+	memcpy(code, &word, sizeof(code));
+	if (code[3] != 0xb8 || code[6] || code[7])
+		return;
+	r.orig_rax = code[4] | (unsigned)code[5] << 8;
+	if (same_if_made_again(&r))
+		t->regs.orig_rax = r.orig_rax;
 }
 
 int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
@@ -44,13 +165,16 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 
 	memset(t, 0, sizeof(*t));
 	t->tid = tid;
-	if (ptrace(PTRACE_SEIZE, tid, 0, (unsigned long)options) < 0)
+	/* A tracee that dies with its tracer needs no rescue. */
+	t->kill_safe = !(options & PTRACE_O_EXITKILL);
+	if (ptrace(PTRACE_SEIZE, tid, 0,
+		   (unsigned long)(options | TRACEE_OPTIONS)) < 0)
 		return -errno;
 	t->seized = 1;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		goto fail;
 	for (;;) {
-		if ((r = wait_stop(tid, &status)) < 0)
+		if ((r = tracee_wait(tid, &status)) < 0)
 			return r;
 		/* A signal that was on its way stops the thread first: keep
 		 * it for the thread (re-inject on the next resume) and wait
@@ -68,6 +192,9 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 	if (ptrace(PTRACE_GETREGS, tid, 0, &t->regs) < 0 ||
 	    ptrace(PTRACE_GETSIGMASK, tid, sizeof(t->sigmask), &t->sigmask) < 0)
 		goto fail;
+	resumed_wait(t);
+	if (same_if_made_again(&t->regs) && made_again(t) < 0)
+		goto fail;
 	return 0;
 fail:
 	r = -errno;
@@ -76,37 +203,105 @@ fail:
 	return r;
 }
 
-uint64_t tracee_find_gadget(pid_t pid)
+/* Registers stopped inside a system call that the kernel would restart
+ * on the way out (rax holds one of its internal restart codes). */
+static int restartable(const struct user_regs_struct *r)
 {
-	char path[64], line[256];
-	uint64_t start = 0, end = 0, found = 0;
-	FILE *f;
+	if ((long)r->orig_rax < 0)
+		return 0;
+	switch (-(long)r->rax) {
+	case ERESTARTSYS:
+	case ERESTARTNOINTR:
+	case ERESTARTNOHAND:
+	case ERESTART_RESTARTBLOCK:
+		return 1;
+	}
+	return 0;
+}
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "[vdso]") &&
-		    sscanf(line, "%" SCNx64 "-%" SCNx64, &start, &end) == 2)
+/*
+ * The thread's own registers and mask, put back after every injected call.
+ * At a syscall-exit stop the kernel's restart logic no longer runs, so a
+ * thread found inside a restartable call gets it rewound by hand, the way
+ * a checkpoint image holds it (tracee_restart_regs: a sleep or poll is
+ * made again with its own arguments, not through restart_syscall, which
+ * would leave the thread in a state no later restore can bring back).
+ * Should capcr die now, the thread goes on correctly; tracee_release
+ * later returns it to a stop where the kernel's own logic applies again.
+ */
+static int put_back(struct tracee *t)
+{
+	struct user_regs_struct r = t->regs;
+
+	if (t->at_exit_stop && restartable(&r)) {
+		tracee_restart_regs(t, &r);
+		r.orig_rax = (unsigned long)-1;
+	}
+	/* The mask first: until the registers follow, the borrowed ones
+	 * still lead into the rescue frame. */
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask),
+		   &t->sigmask) < 0 ||
+	    ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * From a syscall-exit stop back to a stop inside signal delivery (where
+ * PTRACE_INTERRUPT stopped it first): the kernel then restarts the
+ * interrupted call itself, or lets a pending signal interrupt it, exactly
+ * as if we had never been there.
+ */
+static int back_to_signal_stop(struct tracee *t)
+{
+	int status;
+
+	if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0 ||
+	    ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
+		return -errno;
+	for (;;) {
+		int r = tracee_wait(t->tid, &status);
+		if (r < 0)
+			return r;
+		if ((status >> 16) == PTRACE_EVENT_STOP)
 			break;
-	fclose(f);
-	if (!start || end - start > (1 << 20))
-		return 0;
-	unsigned char buf[1 << 16];
-	size_t len = end - start < sizeof(buf) ? end - start : sizeof(buf);
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	if (pread(fd, buf, len, (off_t)start) == (ssize_t)len)
-		for (size_t i = 0; i + 1 < len; i++)
-			if (buf[i] == 0x0f && buf[i + 1] == 0x05) {
-				found = start + i;
-				break;
-			}
-	close(fd);
-	return found;
+		/* A signal on its way is dequeued only after the trap; any
+		 * other event: go on. */
+		if (ptrace(PTRACE_CONT, t->tid, 0,
+			   (status >> 16) ? 0 : WSTOPSIG(status)) < 0)
+			return -errno;
+		if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0)
+			return -errno;
+	}
+	t->at_exit_stop = 0;
+	return 0;
+}
+
+/* The gadgets, and for a tracee that must survive our death the rescue
+ * frame (rescue.c), before the first injected call. */
+static int prepare(struct tracee *t)
+{
+	struct rescue_gadgets g;
+
+	if (rescue_gadgets(t->tid, t->kill_safe, &g) < 0)
+		return -1;
+	t->gadget = g.syscall;
+	if (t->kill_safe && g.syscall_ret && g.restorer) {
+		struct user_regs_struct own;
+		tracee_restart_regs(t, &own);
+		t->frame = rescue_frame_write(t->tid, &own, t->sigmask,
+					      g.restorer);
+		if (t->frame) {
+			t->gadget = g.syscall_ret;
+			t->scratch = t->frame - RESCUE_SCRATCH;
+		}
+	}
+	return 0;
+}
+
+int tracee_prepare(struct tracee *t)
+{
+	return t->gadget || prepare(t) == 0 ? 0 : -1;
 }
 
 long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
@@ -114,16 +309,13 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 {
 	struct user_regs_struct r = t->regs;
 	uint64_t all = ~0ULL;
-	int status;
+	int status, entered = 0;
+	long ret;
 
-	if (!t->gadget && !(t->gadget = tracee_find_gadget(t->tid)))
+	if (!t->gadget && prepare(t) < 0)
 		return TRACEE_INJECT_FAILED;
-	if (!t->regs_dirty) {
-		/* No signal may be delivered while we borrow the thread. */
-		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(all), &all) < 0)
-			return TRACEE_INJECT_FAILED;
-		t->regs_dirty = 1;
-	}
+	if (t->frame)
+		r.rsp = t->frame;
 	r.rip = t->gadget;
 	r.rax = (unsigned long)nr;
 	r.orig_rax = (unsigned long)-1; /* no restart logic on resume */
@@ -133,25 +325,42 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 	r.r10 = (unsigned long)a4;
 	r.r8 = (unsigned long)a5;
 	r.r9 = (unsigned long)a6;
+	/* Registers first, then the mask that keeps signals out while we
+	 * borrow the thread: at every moment in between, the rescue frame
+	 * holds its own mask. */
+	t->regs_dirty = 1;
 	if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) < 0 ||
-	    ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
-		return TRACEE_INJECT_FAILED;
+	    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(all), &all) < 0 ||
+	    ptrace(PTRACE_SYSCALL, t->tid, 0, 0) < 0)
+		goto broken;
 	for (;;) {
-		if (wait_stop(t->tid, &status) < 0)
-			return TRACEE_INJECT_FAILED;
-		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP &&
-		    (status >> 16) == 0)
-			break;
-		/* Any other stop (an event such as PTRACE_EVENT_CLONE while
-		 * an injected clone runs, a group stop): go on stepping. */
-		if (ptrace(PTRACE_SINGLESTEP, t->tid, 0, 0) < 0)
-			return TRACEE_INJECT_FAILED;
+		if (tracee_wait(t->tid, &status) < 0)
+			return TRACEE_INJECT_FAILED; /* it is gone */
+		int sig = WSTOPSIG(status);
+		if (WIFSTOPPED(status) && (status >> 16) == 0 &&
+		    (sig == (SIGTRAP | 0x80) || sig == SIGTRAP)) {
+			if (entered++)
+				break; /* the exit stop */
+		}
+		/* The entry stop, or an event such as PTRACE_EVENT_CLONE
+		 * while an injected clone runs, or a group stop: go on to
+		 * the exit stop. */
+		if (ptrace(PTRACE_SYSCALL, t->tid, 0, 0) < 0)
+			goto broken;
 	}
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
+	t->at_exit_stop = 1;
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0 || r.rip != t->gadget + 2)
+		goto broken;
+	ret = (long)r.rax;
+	/* Hand the thread its own state back at once, so that if we die
+	 * now it goes on as it would have: no register and no mask of ours
+	 * outlives the call (see put_back). */
+	if (put_back(t) < 0)
 		return TRACEE_INJECT_FAILED;
-	if (r.rip != t->gadget + 2)
-		return TRACEE_INJECT_FAILED;
-	return (long)r.rax;
+	return ret;
+broken:
+	put_back(t);
+	return TRACEE_INJECT_FAILED;
 }
 
 int tracee_release(struct tracee *t)
@@ -160,13 +369,25 @@ int tracee_release(struct tracee *t)
 
 	if (!t->seized)
 		return 0;
-	if (t->regs_dirty &&
-	    (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 ||
-	     ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask),
-		    &t->sigmask) < 0))
-		r = -errno;
+	if (same_if_made_again(&t->regs)) {
+		if (made_again(t) < 0 ||
+		    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask),
+			   &t->sigmask) < 0)
+			r = -errno;
+	} else if (t->regs_dirty) {
+		if (t->at_exit_stop && restartable(&t->regs))
+			r = back_to_signal_stop(t);
+		if (r == -ESRCH)
+			goto out;
+		/* On failure the rewound registers put_back left stand. */
+		if (!r && (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 ||
+			   ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask),
+				  &t->sigmask) < 0))
+			r = -errno;
+	}
 	if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && !r)
 		r = -errno;
+out:
 	t->seized = 0;
 	return r;
 }

@@ -5,19 +5,26 @@
  * What only a process can ask about itself (its signal handlers, alternate
  * stack, timers, clear-child-tid address) and what only it can set (its
  * memory layout, rseq, robust list) is done by making the thread execute one
- * system call: its registers are saved, rip is pointed at a `syscall`
- * instruction already mapped in it (in its vDSO), the call's number and
- * arguments go into the registers, the thread single-steps over the
- * instruction, and the result is read from rax.  The target's memory is
- * never written for this, and every register goes back as it was, so a
- * thread that was inside a system call restarts it as the kernel would
- * have.  Signals are blocked for the duration, so none is delivered (or
- * lost) in the middle.
+ * system call: rip is pointed at a `syscall` instruction already mapped in
+ * it (in its vDSO), the call's number and arguments go into the registers,
+ * and the thread runs from its syscall-entry stop to its syscall-exit stop
+ * (PTRACE_SYSCALL), where the result is read from rax.  Nothing is written
+ * into the target for this, and signals are blocked for the duration, so
+ * none is delivered (or lost) in the middle.
+ *
+ * capcr may be killed at any moment; the kernel then detaches its tracees
+ * and resumes them with whatever registers they hold.  So the thread's own
+ * registers and mask go back right after each call, not only when capcr
+ * lets it go, and during a call a rescue frame on the thread's stack
+ * returns it to its own state should it run on alone (rescue.c).  No
+ * single-stepping is used: the trap flag would survive the tracer's death
+ * and kill the thread with SIGTRAP.
  */
 #ifndef CAPCR_INJECT_H
 #define CAPCR_INJECT_H
 
 #include <stdint.h>
+#include <sys/ptrace.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
@@ -25,16 +32,30 @@ struct tracee {
 	pid_t tid;
 	int seized;
 	int regs_dirty;    /* registers or mask changed: put back on release */
+	int at_exit_stop;  /* stopped at the exit of an injected call */
+	int kill_safe;     /* must survive capcr's death (not EXITKILL) */
 	uint64_t gadget;   /* address of a syscall instruction in the tracee */
+	uint64_t frame;    /* rescue frame: rsp of injected calls, or 0 */
+	uint64_t scratch;  /* free stack room under the frame, or 0 */
 	uint64_t sigmask;  /* blocked mask as found */
 	struct user_regs_struct regs; /* registers as found */
 };
 
+/* Make the calling thread (and the threads it makes from now on) fit to
+ * trace: SIGCHLD is kept pending for the waits here.  Called first by a
+ * command that traces. */
+void tracer_init(void);
+/* Wait for tid's next stop (or its end: -ESRCH), in bounded steps, noticing
+ * a thread group that dies while we wait. */
+int tracee_wait(pid_t tid, int *status);
 /* Seize tid (PTRACE_SEIZE) and stop it (PTRACE_INTERRUPT) without sending
  * it a signal.  Returns 0, or -errno. */
 int tracee_seize(struct tracee *t, pid_t tid, unsigned options);
-/* Find a syscall instruction in the vDSO of pid (0 on failure). */
-uint64_t tracee_find_gadget(pid_t pid);
+/* Find what injected calls need, and write the rescue frame of a tracee
+ * that must survive capcr's death (rescue.c), if not done yet: then
+ * t->scratch is free room in the tracee for the answers of injected
+ * calls.  0, or -1 if no call can be injected. */
+int tracee_prepare(struct tracee *t);
 /* Run one system call in the stopped tracee; returns its result (-errno on
  * failure, as the kernel returns it), or a value < -4095 if injecting
  * itself failed (then *err says why). */
@@ -50,5 +71,8 @@ void tracee_restart_regs(const struct tracee *t,
 			 struct user_regs_struct *out);
 
 #define TRACEE_INJECT_FAILED (-100000L)
+
+/* Options every tracer of capcr's sets (syscall stops told apart). */
+#define TRACEE_OPTIONS PTRACE_O_TRACESYSGOOD
 
 #endif

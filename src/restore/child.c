@@ -205,9 +205,12 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	struct restore_ctx *me = &t->procs[idx];
 	sigset_t chld;
 
-	/* If its parent dies before it is let go, so does it. */
+	/* If its parent dies before it is let go, so does it; and if it died
+	 * already, the orphan has another parent now (init, or a subreaper
+	 * above capcr). */
+	pid_t parent = idx ? me->task->ppid : t->monitor;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
+	if (getppid() != parent)
 		_exit(1);
 	say(t, 1, "made");
 	if (me->task->sid == me->pid && setsid() < 0)

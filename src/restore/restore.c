@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -39,10 +40,13 @@
 #include "../dump/dump.h"
 #include "../files/files.h"
 #include "../files/sysvipc.h"
+#include "../image/load.h"
 #include "../monitor/commands.h"
 #include "../monitor/pd_service.h"
 #include "../monitor/supervise.h"
 #include "capcr/capinfo.h"
+#include "../proc/creds.h"
+#include "made.h"
 #include "restore.h"
 
 int restore_fail(struct restore_ctx *ctx, const char *fmt, ...)
@@ -57,54 +61,52 @@ int restore_fail(struct restore_ctx *ctx, const char *fmt, ...)
 	return -1;
 }
 
+/* Every file of the image, read and validated as a whole (image_set_load)
+ * before anything is made from it.  The tree takes what was read, even on
+ * failure: tree_free frees it. */
 static int read_images(struct restore_tree *t, const char *dir, char *why,
 		       size_t wl)
 {
-	char name[64];
+	struct image_set s;
+	int r = image_set_load(&t->img, dir, &s, why, wl);
 
-	if (image_open(&t->img, dir, &t->inv, why, wl) < 0)
-		return -1;
-	t->files = image_read_msg(&t->img, "files.img",
-				  &capcr__files__descriptor, why, wl);
-	t->nprocs = t->inv->n_pids;
-	t->procs = calloc(t->nprocs + 1, sizeof(*t->procs));
-	if (!t->files || !t->procs || !t->nprocs)
-		return t->files && !t->nprocs
-			       ? (snprintf(why, wl, "the image holds no process"),
-				  -1)
-			       : -1;
-	for (size_t i = 0; i < t->nprocs; i++) {
+	t->inv = s.inv;
+	t->files = s.files;
+	t->procs = calloc(s.nprocs + 1, sizeof(*t->procs));
+	if (!t->procs) {
+		t->inv = NULL;
+		t->files = NULL;
+		image_set_free(&s);
+		return snprintf(why, wl, "out of memory"), -1;
+	}
+	t->nprocs = s.nprocs;
+	for (size_t i = 0; i < s.nprocs; i++) {
 		struct restore_ctx *c = &t->procs[i];
 		c->tree = t;
 		c->files = t->files;
-		c->pid = t->inv->pids[i];
-		snprintf(name, sizeof(name), "core-%d.img", c->pid);
-		c->task = image_read_msg(&t->img, name,
-					 &capcr__task__descriptor, why, wl);
-		snprintf(name, sizeof(name), "mm-%d.img", c->pid);
-		c->mm = image_read_msg(&t->img, name, &capcr__mm__descriptor,
-				       why, wl);
-		snprintf(name, sizeof(name), "fds-%d.img", c->pid);
-		c->fdt = image_read_msg(&t->img, name,
-					&capcr__fd_table__descriptor, why, wl);
-		if (!c->task || !c->mm || !c->fdt)
-			return -1;
-		if (c->task->pid != c->pid ||
-		    (!c->task->zombie &&
-		     (!c->task->n_threads || c->task->threads[0]->tid != c->pid)))
-			return snprintf(why, wl, "core-%d.img is inconsistent",
-					c->pid),
+		c->pid = s.inv->pids[i];
+		c->task = s.procs[i].task;
+		c->mm = s.procs[i].mm;
+		c->fdt = s.procs[i].fdt;
+	}
+	free(s.procs);
+	return r;
+}
+
+/* Who the processes will be: an image only root owns may say root. */
+static int check_creds(struct restore_tree *t, char *why, size_t wl)
+{
+	for (size_t i = 0; i < t->nprocs; i++) {
+		const Capcr__Task *k = t->procs[i].task;
+		char w[400];
+		if (!k->zombie && !k->creds)
+			return snprintf(why, wl, "core-%d.img records no "
+						 "credentials",
+					k->pid),
 			       -1;
-		for (size_t k = 0; k < c->fdt->n_fds; k++)
-			if (c->fdt->fds[k]->file >= t->files->n_files)
-				return snprintf(why, wl,
-						"fds-%d.img names a file that "
-						"is not in files.img",
-						c->pid),
-				       -1;
-		if (i && !c->task->ppid)
-			return snprintf(why, wl, "process %d has no parent",
-					c->pid),
+		if (k->creds && creds_check(k->creds, t->img.owner_uid,
+					    t->img.owner_gid, w, sizeof(w)) < 0)
+			return snprintf(why, wl, "process %d: %s", k->pid, w),
 			       -1;
 	}
 	return 0;
@@ -369,21 +371,9 @@ static void note_inherited(struct restore_tree *t)
 	closedir(d);
 }
 
-/* Every process made so far, from the messages they sent. */
-struct made {
-	pid_t pid[65536];
-	size_t n, ready;
-};
-
-static void kill_made(const struct made *m)
-{
-	for (size_t i = 0; i < m->n; i++)
-		kill(m->pid[i], SIGKILL);
-}
-
 /* Until every process of the image is ready, or one says why not. */
-static int wait_ready(struct restore_tree *t, pid_t root, struct made *m,
-		      char *why, size_t wl)
+static int wait_ready(struct restore_tree *t, struct made *m, char *why,
+		      size_t wl)
 {
 	size_t want = 0;
 
@@ -392,12 +382,11 @@ static int wait_ready(struct restore_tree *t, pid_t root, struct made *m,
 	while (m->ready < want) {
 		struct pollfd p = { .fd = t->status_rd, .events = POLLIN };
 		int r = poll(&p, 1, 100);
+		/* No deadline: a big image takes its time.  But every
+		 * process made must stay alive and running meanwhile. */
 		if (r == 0) {
-			int st;
-			if (waitpid(root, &st, WNOHANG) == root)
-				return snprintf(why, wl, "the new root process "
-							 "died"),
-				       -1;
+			if (made_check(m, why, wl) < 0)
+				return -1;
 			continue;
 		}
 		struct prelude_msg msg;
@@ -405,8 +394,8 @@ static int wait_ready(struct restore_tree *t, pid_t root, struct made *m,
 				     sizeof(msg))
 			continue;
 		msg.why[sizeof(msg.why) - 1] = 0;
-		if (msg.ok == 1 && m->n < sizeof(m->pid) / sizeof(pid_t))
-			m->pid[m->n++] = msg.pid;
+		if (msg.ok == 1 && made_add(m, msg.pid) < 0)
+			return snprintf(why, wl, "out of memory"), -1;
 		else if (msg.ok == 2)
 			m->ready++;
 		else if (msg.ok == 0)
@@ -484,7 +473,9 @@ static void usage_restore(FILE *out)
 		"  monitor and exits with its exit status, unless -d is given.\n"
 		"  -D, --images-dir DIR          the image\n"
 		"  -d, --restore-detached        return once it runs\n"
-		"      --pidfile FILE            write the root's PID to FILE\n");
+		"      --pidfile FILE            write the root's PID to FILE\n"
+		"      --" IMAGE_UNTRUSTED_OPT "         restore an image another user owns\n"
+		"                                or may write (docs/security.md)\n");
 }
 
 int cmd_restore(int argc, char **argv)
@@ -494,16 +485,18 @@ int cmd_restore(int argc, char **argv)
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct made made;
+	struct made made = { 0 };
 	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
 	int detach = 0, c, sp[2] = { -1, -1 };
 	pid_t root = -1;
 	char why[600] = "";
 
+	tracer_init();
 	memset(&t, 0, sizeof(t));
 	t.img.dirfd = t.status_rd = t.status_wr = -1;
 	note_inherited(&t);
@@ -519,6 +512,9 @@ int cmd_restore(int argc, char **argv)
 		case 'p':
 			pidfile = optarg;
 			break;
+		case 'U':
+			image_allow_untrusted(1);
+			break;
 		case 'h':
 			usage_restore(stdout);
 			return 0;
@@ -532,18 +528,40 @@ int cmd_restore(int argc, char **argv)
 		return 2;
 	}
 	t.detach = detach;
+	t.monitor = getpid();
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (read_images(&t, dir, why, sizeof(why)) < 0 ||
+	    check_creds(&t, why, sizeof(why)) < 0 ||
 	    check_ids_free(&t, why, sizeof(why)) < 0)
 		goto fail;
 	/* Everything capcr hands the processes lives above their numbers. */
 	int maxfd = 2;
+	pid_t maxfd_pid = t.procs[0].pid;
 	for (size_t i = 0; i < t.nprocs; i++)
 		for (size_t k = 0; k < t.procs[i].fdt->n_fds; k++)
-			if (t.procs[i].fdt->fds[k]->fd > maxfd)
+			if (t.procs[i].fdt->fds[k]->fd > maxfd) {
 				maxfd = t.procs[i].fdt->fds[k]->fd;
+				maxfd_pid = t.procs[i].task->pid;
+			}
 	t.fd_base = maxfd + 1;
+	/* capcr's own descriptors go above that number, one per file and a
+	 * few per process: beyond the limit they could not, and the restore
+	 * would fail for no reason it could name. */
+	struct rlimit nofile;
+	unsigned long long need = (unsigned long long)maxfd + 1 +
+				  t.files->n_files + t.files->n_shmem +
+				  8 * t.nprocs + 16;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && need > nofile.rlim_cur) {
+		snprintf(why, sizeof(why),
+			 "process %d has descriptor %d: to bring it back, "
+			 "capcr restore needs a descriptor limit of about "
+			 "%llu, and its limit is %llu (raise it: ulimit -n "
+			 "%llu)",
+			 maxfd_pid, maxfd, need,
+			 (unsigned long long)nofile.rlim_cur, need);
+		goto fail;
+	}
 	if (make_files(&t, why, sizeof(why)) < 0)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)
@@ -566,6 +584,12 @@ int cmd_restore(int argc, char **argv)
 		snprintf(why, sizeof(why), "injected failure at restore-clone");
 		goto fail;
 	}
+	if (made_become_reaper() < 0) {
+		snprintf(why, sizeof(why), "cannot become the child subreaper "
+					   "of the restored processes: %s",
+			 strerror(errno));
+		goto fail;
+	}
 	pid_t want = t.procs[0].pid;
 	struct clone_args ca = {
 		.exit_signal = SIGCHLD,
@@ -586,8 +610,11 @@ int cmd_restore(int argc, char **argv)
 		sigprocmask(SIG_SETMASK, &orig, NULL);
 		restore_prelude(&t, 0);
 	}
-	made.pid[made.n++] = root;
-	if (wait_ready(&t, root, &made, why, sizeof(why)) < 0)
+	if (made_add(&made, root) < 0) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	if (wait_ready(&t, &made, why, sizeof(why)) < 0)
 		goto fail;
 	/* Take each one over; the root's children first need nothing. */
 	for (size_t i = 0; i < t.nprocs; i++) {
@@ -602,8 +629,11 @@ int cmd_restore(int argc, char **argv)
 		}
 		p->seized = 1;
 		if (restore_takeover(p) < 0 || restore_update_capspace(p) < 0) {
-			snprintf(why, sizeof(why), "process %d: %s", p->pid,
-				 p->why);
+			/* A process killed under us is the cause, not
+			 * the call that found it gone. */
+			if (made_check(&made, why, sizeof(why)) == 0)
+				snprintf(why, sizeof(why), "process %d: %s",
+					 p->pid, p->why);
 			goto fail;
 		}
 	}
@@ -633,6 +663,17 @@ int cmd_restore(int argc, char **argv)
 	/* Every checksum must hold before any of them runs. */
 	if (image_verify_finish(&t.img, why, sizeof(why)) < 0)
 		goto fail;
+	/* Whoever waits for the pidfile must find it once they run: a
+	 * pidfile that cannot be written fails the restore, before anything
+	 * runs. */
+	if (pidfile) {
+		FILE *pf = fopen(pidfile, "we");
+		if (!pf || fprintf(pf, "%d\n", root) < 0 || fclose(pf) != 0) {
+			snprintf(why, sizeof(why), "cannot write the pidfile %s: "
+				 "%s", pidfile, strerror(errno));
+			goto fail;
+		}
+	}
 	/* Let them all go, children first, so a parent never runs while
 	 * its children are still held. */
 	for (size_t i = t.nprocs; i-- > 0;) {
@@ -640,8 +681,11 @@ int cmd_restore(int argc, char **argv)
 		for (size_t k = 0; k < p->nthreads; k++)
 			ptrace(PTRACE_DETACH, p->threads[k].tid, 0, 0);
 		if (p->seized && ptrace(PTRACE_DETACH, p->pid, 0, 0) < 0) {
-			snprintf(why, sizeof(why), "cannot let process %d go: %s",
-				 p->pid, strerror(errno));
+			int e = errno;
+			if (made_check(&made, why, sizeof(why)) == 0)
+				snprintf(why, sizeof(why),
+					 "cannot let process %d go: %s", p->pid,
+					 strerror(e));
 			goto fail;
 		}
 	}
@@ -651,23 +695,21 @@ int cmd_restore(int argc, char **argv)
 		   t.nprocs == 1 ? "" : "es", root, t.procs[0].task->comm,
 		   (t1.tv_sec - t0.tv_sec) * 1e3 +
 			   (t1.tv_nsec - t0.tv_nsec) / 1e6);
-	if (pidfile) {
-		FILE *pf = fopen(pidfile, "we");
-		if (!pf || fprintf(pf, "%d\n", root) < 0 || fclose(pf) != 0)
-			capcr_warn("cannot write pidfile %s: %s", pidfile,
-				   strerror(errno));
-	}
 	tree_free(&t);
+	made_free(&made);
 	if (detach)
 		return 0;
 	return supervise(have_pd ? &pd : NULL, root);
-fail:
-	kill_made(&made);
+fail:;
+	size_t left = made_kill_all(&made, 10.0);
 	sysv_remove_made(&t.sysv_made);
-	if (root > 0)
-		waitpid(root, NULL, 0);
-	capcr_err("restore from %s failed: %s", dir, why[0] ? why : "unknown "
-								   "error");
+	capcr_err("restore from %s failed: %s%s", dir,
+		  why[0] ? why : "unknown error",
+		  made.n && !left ? "; every process it made was ended" : "");
+	if (left)
+		capcr_err("%zu of the processes the restore made could not be "
+			  "ended", left);
+	made_free(&made);
 	tree_free(&t);
 	return 1;
 }

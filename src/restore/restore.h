@@ -49,6 +49,7 @@ struct restore_tree {
 	size_t nprocs;
 	int fd_base;           /* above every descriptor number of the image */
 	int detach;            /* --restore-detached */
+	pid_t monitor;         /* capcr restore: the root's parent */
 	int status_rd, status_wr; /* processes report here */
 	struct {
 		uint32_t file;
@@ -80,6 +81,9 @@ void restore_prelude(struct restore_tree *tree, size_t idx)
 /* takeover.c: from capcr restore, with the process stopped: replace its
  * memory and state by the image's.  0 or -1 with why. */
 int restore_takeover(struct restore_ctx *ctx);
+/* Write len bytes at addr in the process.  0, or -1. */
+int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
+		 size_t len);
 
 /* capspace.c: update the cap-map entries whose object changed. */
 int restore_update_capspace(struct restore_ctx *ctx);

@@ -40,6 +40,7 @@
 #include "../common/log.h"
 #include "../dump/dump.h"
 #include "../dump/mm_flags.h"
+#include "../proc/creds.h"
 #include "restore.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -78,8 +79,8 @@ static long sys(struct restore_ctx *ctx, long nr, long a1, long a2, long a3,
 }
 
 
-static int poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
-		size_t len)
+int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
+		 size_t len)
 {
 	char path[64];
 	int fd, r;
@@ -215,7 +216,8 @@ static int map_areas(struct restore_ctx *ctx)
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		const Capcr__Vma *v = ctx->mm->vmas[i];
 		long flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE |
-						      MAP_GROWSDOWN));
+						      MAP_GROWSDOWN |
+						      MAP_NORESERVE));
 		long prot = v->prot | (v->n_pages ? PROT_WRITE : 0);
 		int fd = ctx->svc.vma[i];
 		long off = 0;
@@ -314,7 +316,7 @@ static int set_mm_layout(struct restore_ctx *ctx)
 	uint64_t s = ctx->scratch;
 
 	if (ctx->task->has_auxv) {
-		if (poke(ctx, s + 1024, ctx->task->auxv.data,
+		if (restore_poke(ctx, s + 1024, ctx->task->auxv.data,
 			 ctx->task->auxv.len) < 0)
 			return restore_fail(ctx, "cannot write auxv");
 		map.auxv = (__u64 *)(uintptr_t)(s + 1024);
@@ -322,7 +324,7 @@ static int set_mm_layout(struct restore_ctx *ctx)
 	}
 	if (ctx->svc.exe < 0)
 		map.exe_fd = (uint32_t)-1;
-	if (poke(ctx, s, &map, sizeof(map)) < 0)
+	if (restore_poke(ctx, s, &map, sizeof(map)) < 0)
 		return restore_fail(ctx, "cannot write the mm layout");
 	long r = sys(ctx, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)s,
 		     sizeof(map), 0, 0);
@@ -363,7 +365,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 	 * other one goes back to SIG_DFL first. */
 	uint64_t inherited = inherited_dispositions(ctx->pid);
 	struct ksigaction dfl = { 0, 0, 0, 0 };
-	if (inherited && poke(ctx, s, &dfl, sizeof(dfl)) < 0)
+	if (inherited && restore_poke(ctx, s, &dfl, sizeof(dfl)) < 0)
 		return restore_fail(ctx, "cannot write a signal action");
 	for (int sig = 1; sig <= 64; sig++)
 		if ((inherited >> (sig - 1) & 1) && sig != SIGKILL &&
@@ -378,7 +380,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		const Capcr__SigAction *a = t->sigactions[i];
 		struct ksigaction ka = { a->handler, a->flags, a->restorer,
 					 a->mask };
-		if (poke(ctx, s, &ka, sizeof(ka)) < 0 ||
+		if (restore_poke(ctx, s, &ka, sizeof(ka)) < 0 ||
 		    (r = sys(ctx, SYS_rt_sigaction, a->sig, (long)s, 0, 8, 0,
 			     0)) < 0)
 			return restore_fail(ctx, "cannot restore the handler of "
@@ -394,7 +396,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		};
 		if (!v.it_value.tv_sec && !v.it_value.tv_usec)
 			v.it_value.tv_usec = 1; /* expired: fire at once */
-		if (poke(ctx, s, &v, sizeof(v)) < 0 ||
+		if (restore_poke(ctx, s, &v, sizeof(v)) < 0 ||
 		    sys(ctx, SYS_setitimer, it->which, (long)s, 0, 0, 0, 0) < 0)
 			return restore_fail(ctx, "cannot restore interval timer "
 						 "%u", it->which);
@@ -417,9 +419,9 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 			{ (time_t)(pt->value_ns / 1000000000),
 			  (long)(pt->value_ns % 1000000000) },
 		};
-		if (poke(ctx, s, &sev, sizeof(sev)) < 0 ||
-		    poke(ctx, s + 256, &id, sizeof(id)) < 0 ||
-		    poke(ctx, s + 512, &its, sizeof(its)) < 0)
+		if (restore_poke(ctx, s, &sev, sizeof(sev)) < 0 ||
+		    restore_poke(ctx, s + 256, &id, sizeof(id)) < 0 ||
+		    restore_poke(ctx, s + 512, &its, sizeof(its)) < 0)
 			return restore_fail(ctx, "cannot write timer data");
 		r = sys(ctx, SYS_timer_create, pt->clockid, (long)s,
 			(long)(s + 256), 0, 0, 0);
@@ -449,7 +451,7 @@ static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
 		stack_t ss = { .ss_sp = (void *)(uintptr_t)th->altstack_sp,
 			       .ss_size = th->altstack_size,
 			       .ss_flags = th->altstack_flags };
-		if (poke(ctx, s, &ss, sizeof(ss)) < 0 ||
+		if (restore_poke(ctx, s, &ss, sizeof(ss)) < 0 ||
 		    (r = sys_in(tr, SYS_sigaltstack, (long)s, 0, 0, 0, 0, 0)) <
 			    0)
 			return restore_fail(ctx, "cannot restore the alternate "
@@ -467,7 +469,7 @@ static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
 			th->rseq_sig, 0, 0)) < 0)
 		return restore_fail(ctx, "cannot register rseq again in thread "
 					 "%d: %s", th->tid, strerror((int)-r));
-	if (th->comm && poke(ctx, s, th->comm, strlen(th->comm) + 1) == 0)
+	if (th->comm && restore_poke(ctx, s, th->comm, strlen(th->comm) + 1) == 0)
 		sys_in(tr, SYS_prctl, PR_SET_NAME, (long)s, 0, 0, 0, 0);
 	/* Its pending signals, queued by the process to itself, which the
 	 * kernel allows with any si_code. */
@@ -476,7 +478,7 @@ static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
 		memcpy(&si, th->pending[i].data,
 		       th->pending[i].len < sizeof(si) ? th->pending[i].len
 						       : sizeof(si));
-		if (poke(ctx, s, &si, sizeof(si)) < 0 ||
+		if (restore_poke(ctx, s, &si, sizeof(si)) < 0 ||
 		    sys_in(tr, SYS_rt_tgsigqueueinfo, ctx->pid, th->tid,
 			   si.si_signo, (long)s, 0, 0) < 0)
 			return restore_fail(ctx, "cannot queue signal %d again",
@@ -530,8 +532,8 @@ static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
 	};
 	int status;
 
-	if (poke(ctx, ctx->scratch, &ca, sizeof(ca)) < 0 ||
-	    poke(ctx, ctx->scratch + 256, &tid, sizeof(tid)) < 0)
+	if (restore_poke(ctx, ctx->scratch, &ca, sizeof(ca)) < 0 ||
+	    restore_poke(ctx, ctx->scratch + 256, &tid, sizeof(tid)) < 0)
 		return restore_fail(ctx, "cannot write clone arguments");
 	long r = sys(ctx, SYS_clone3, (long)ctx->scratch, sizeof(ca), 0, 0, 0,
 		     0);
@@ -542,7 +544,7 @@ static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
 	out->tid = tid;
 	out->seized = 1;
 	out->gadget = ctx->t.gadget;
-	if (waitpid(tid, &status, __WALL) != tid || !WIFSTOPPED(status) ||
+	if (tracee_wait(tid, &status) < 0 || !WIFSTOPPED(status) ||
 	    ptrace(PTRACE_GETREGS, tid, 0, &out->regs) < 0)
 		return restore_fail(ctx, "thread %d did not stop at birth", tid);
 	return 0;
@@ -555,7 +557,8 @@ static int restore_threads(struct restore_ctx *ctx)
 	size_t n = t->n_threads;
 
 	if (n > 1 && ptrace(PTRACE_SETOPTIONS, ctx->pid, 0,
-			    PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE) < 0)
+			    PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE |
+				    TRACEE_OPTIONS) < 0)
 		return restore_fail(ctx, "PTRACE_SETOPTIONS: %s",
 				    strerror(errno));
 	ctx->threads = calloc(n, sizeof(*ctx->threads));
@@ -567,16 +570,18 @@ static int restore_threads(struct restore_ctx *ctx)
 			return -1;
 		ctx->nthreads++;
 		if (thread_calls(ctx, tr, t->threads[i]) < 0 ||
-		    thread_regs(ctx, tr, t->threads[i]) < 0)
+		    thread_regs(ctx, tr, t->threads[i]) < 0 ||
+		    creds_restore(ctx, tr) < 0)
 			return -1;
 	}
 	if (n > 1)
-		ptrace(PTRACE_SETOPTIONS, ctx->pid, 0, PTRACE_O_EXITKILL);
+		ptrace(PTRACE_SETOPTIONS, ctx->pid, 0,
+		       PTRACE_O_EXITKILL | TRACEE_OPTIONS);
 	for (size_t i = 0; i < t->n_shared_pending; i++) {
 		siginfo_t si;
 		const ProtobufCBinaryData *b = &t->shared_pending[i];
 		memcpy(&si, b->data, b->len < sizeof(si) ? b->len : sizeof(si));
-		if (poke(ctx, ctx->scratch, &si, sizeof(si)) < 0 ||
+		if (restore_poke(ctx, ctx->scratch, &si, sizeof(si)) < 0 ||
 		    sys(ctx, SYS_rt_sigqueueinfo, ctx->pid, si.si_signo,
 			(long)ctx->scratch, 0, 0, 0) < 0)
 			return restore_fail(ctx, "cannot queue signal %d again",
@@ -592,7 +597,8 @@ int restore_takeover(struct restore_ctx *ctx)
 
 	ctx->t.tid = ctx->pid;
 	ctx->t.seized = 1;
-	if (ptrace(PTRACE_SETOPTIONS, ctx->pid, 0, PTRACE_O_EXITKILL) < 0 ||
+	if (ptrace(PTRACE_SETOPTIONS, ctx->pid, 0,
+		   PTRACE_O_EXITKILL | TRACEE_OPTIONS) < 0 ||
 	    ptrace(PTRACE_GETREGS, ctx->pid, 0, &ctx->t.regs) < 0 ||
 	    ptrace(PTRACE_GETSIGMASK, ctx->pid, sizeof(ctx->t.sigmask),
 		   &ctx->t.sigmask) < 0)
@@ -615,7 +621,10 @@ int restore_takeover(struct restore_ctx *ctx)
 	if (set_mm_layout(ctx) < 0 || restore_signals_timers(ctx) < 0 ||
 	    restore_threads(ctx) < 0)
 		return -1;
-	if (thread_calls(ctx, &ctx->t, ctx->task->threads[0]) < 0)
+	/* Last of what needs root: the recorded credentials (they also
+	 * clear the parent-death signal, set again below). */
+	if (thread_calls(ctx, &ctx->t, ctx->task->threads[0]) < 0 ||
+	    creds_restore(ctx, &ctx->t) < 0 || creds_restore_dumpable(ctx) < 0)
 		return -1;
 	/* The parent-death signal the prelude used is replaced by the
 	 * image's.  The root's parent is capcr restore, which a detached

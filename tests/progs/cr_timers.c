@@ -11,7 +11,9 @@
  *     works on it, /proc/self/timers lists it), same signal and value,
  *     still firing;
  *   - a POSIX timer on CLOCK_REALTIME armed for 100 s, no interval: the
- *     remaining time roughly preserved (less the time the test took);
+ *     remaining time preserved: no more than it was at the ready line (the
+ *     time while dumped and dead may or may not count: how long that was
+ *     depends on the machine's load), no less than that less the wait;
  *   - a POSIX timer created and never armed: still there, still disarmed;
  *   - a POSIX timer deleted before the dump: its id is not back;
  *   - a one-shot POSIX timer whose signal is blocked: it has fired before
@@ -29,6 +31,10 @@
 
 static volatile int alarms, pt_fires, pt_bad;
 static volatile int pt_last_value, pt_last_timerid;
+/* The realtime timer's signal came (its value seen at least once): the
+ * monotonic timer, every 30 ms, overwrites pt_last_value, and a loaded
+ * machine may not look in between. */
+static volatile int real_fired;
 
 static void on_alarm(int sig)
 {
@@ -42,6 +48,8 @@ static void on_pt(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	pt_fires++;
 	pt_last_value = si->si_value.sival_int;
+	if (pt_last_value == 0x7ea1)
+		real_fired = 1;
 	pt_last_timerid = si->si_timerid;
 	if (si->si_code != SI_TIMER)
 		pt_bad++;
@@ -150,7 +158,7 @@ int main(void)
 	SETUP(timer_settime(t_pend, 0, &once, NULL) == 0, "timer_settime pend");
 
 	/* Some signals before the dump. */
-	WAIT_FOR(alarms >= 3 && pt_fires >= 3, 2000);
+	WAIT_FOR(alarms >= 3 && pt_fires >= 3, 20000);
 	SETUP(alarms >= 3 && pt_fires >= 3, "timers fire");
 	sigset_t pending;
 	sigpending(&pending);
@@ -161,6 +169,9 @@ int main(void)
 	      pt_last_value, pt_last_timerid);
 
 	proc_timers(ids_before, sizeof(ids_before));
+	struct itimerspec g0;
+	SETUP(timer_gettime(t_real, &g0) == 0, "timer_gettime real");
+	double rem0 = ts_s(&g0.it_value);
 	double t0 = cr_now();
 	cr_info("set up: 3 interval timers, 4 POSIX timers (one deleted), one "
 		"timer signal pending");
@@ -205,11 +216,12 @@ int main(void)
 		  "timer_gettime on the realtime timer's id: %s",
 		  strerror(errno)))
 		CHECK(g.it_interval.tv_sec == 0 && g.it_interval.tv_nsec == 0 &&
-			      ts_s(&g.it_value) <= 100 - waited + 0.5 &&
-			      ts_s(&g.it_value) >= 100 - waited - 3,
-		      "realtime timer: %.3f s left, want about %.3f (no "
-		      "interval: %.3f)",
-		      ts_s(&g.it_value), 100 - waited, ts_s(&g.it_interval));
+			      ts_s(&g.it_value) <= rem0 + 0.01 &&
+			      ts_s(&g.it_value) >= rem0 - waited - 3,
+		      "realtime timer: %.3f s left, want between %.3f and "
+		      "%.3f (no interval: %.3f)",
+		      ts_s(&g.it_value), rem0 - waited - 3, rem0 + 0.01,
+		      ts_s(&g.it_interval));
 	if (CHECK(timer_gettime(t_idle, &g) == 0,
 		  "timer_gettime on the unarmed timer's id: %s",
 		  strerror(errno)))
@@ -224,11 +236,11 @@ int main(void)
 	/* Still firing, with the same signal, value and id. */
 	int a0 = alarms, p0 = pt_fires;
 	pt_last_value = 0;
-	WAIT_FOR(alarms >= a0 + 5 && pt_fires >= p0 + 5, 3000);
-	CHECK(alarms >= a0 + 5, "ITIMER_REAL: %d SIGALRMs in the 3 s after "
+	WAIT_FOR(alarms >= a0 + 5 && pt_fires >= p0 + 5, 30000);
+	CHECK(alarms >= a0 + 5, "ITIMER_REAL: %d SIGALRMs in the 30 s after "
 				"the go, want 5 or more",
 	      alarms - a0);
-	CHECK(pt_fires >= p0 + 5, "POSIX timer: %d signals in the 3 s after "
+	CHECK(pt_fires >= p0 + 5, "POSIX timer: %d signals in the 30 s after "
 				  "the go, want 5 or more",
 	      pt_fires - p0);
 	CHECK(pt_last_value == 0x5eed,
@@ -242,10 +254,11 @@ int main(void)
 	/* The realtime timer, made to fire soon: its own value. */
 	struct itimerspec soon = { { 0, 0 }, { 0, 1000000 } };
 	pt_last_value = 0;
+	real_fired = 0;
 	CHECK(timer_settime(t_real, 0, &soon, NULL) == 0,
 	      "timer_settime on the realtime timer: %s", strerror(errno));
-	WAIT_FOR(pt_last_value == 0x7ea1, 1000);
-	CHECK(pt_last_value == 0x7ea1,
+	WAIT_FOR(real_fired, 10000);
+	CHECK(real_fired,
 	      "realtime timer: no signal with value 0x7ea1 (last %#x)",
 	      pt_last_value);
 

@@ -9,7 +9,9 @@
  * stack of its own, each stopped somewhere else:
  *
  *   crt-cond     pthread_cond_wait        (futex)
- *   crt-sleep    nanosleep of 2 s         (clock_nanosleep)
+ *   crt-sleep    nanosleep of 10 s times the runner's time scale, so
+ *                that it is still asleep after the dump and restore
+ *                however loaded the machine (clock_nanosleep)
  *   crt-read     read on an empty pipe    (read)
  *   crt-busy     a busy loop              (running, in user mode)
  *   crt-sigwait  sigwaitinfo on SIGUSR1   (rt_sigtimedwait)
@@ -186,7 +188,8 @@ static void *thread_main(void *arg)
 		pthread_mutex_unlock(&mx);
 		break;
 	case T_SLEEP: {
-		struct timespec ts = { 2, 0 }, rem = { 0, 0 };
+		double want = 10 * cr_scale();
+		struct timespec ts = { (time_t)want, 0 }, rem = { 0, 0 };
 		atomic_store(&t->ready, 1);
 		double t0 = now();
 		int r = nanosleep(&ts, &rem);
@@ -195,8 +198,9 @@ static void *thread_main(void *arg)
 		if (r != 0)
 			tfail(t, "nanosleep returned %d (%s), %ld.%09ld s left",
 			      r, strerror(e), (long)rem.tv_sec, rem.tv_nsec);
-		else if (dt < 1.99)
-			tfail(t, "nanosleep of 2 s returned after %.3f s", dt);
+		else if (dt < (double)ts.tv_sec - 0.01)
+			tfail(t, "nanosleep of %ld s returned after %.3f s",
+			      (long)ts.tv_sec, dt);
 		break;
 	}
 	case T_READ: {
@@ -395,7 +399,7 @@ int main(void)
 			continue; /* crt-join joins it */
 		struct timespec dl;
 		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_sec += 15;
+		dl.tv_sec += 15 + (time_t)(10 * cr_scale()); /* crt-sleep's */
 		int r = pthread_timedjoin_np(th[i].pt, NULL, &dl);
 		if (r) {
 			printf("FAIL: %s: thread %s did not end: %s\n", cr_name,

@@ -283,7 +283,7 @@ static void setup_groups(void)
 		SETUP(setsid() > 0, "setsid");
 	if (me == 50 && nnodes > 50) {
 		/* the group of process 14, its uncle */
-		double end = cr_now() + 10;
+		double end = cr_now() + 10 * cr_scale();
 		while (!sh->ids[14].pgid) {
 			SETUP(cr_now() < end, "waiting for process 14");
 			cr_nap_ms(1);
@@ -298,7 +298,10 @@ static void run_node(int idx, int level, int pos)
 	mylevel = level;
 	mypos = pos;
 	nkids = 0;
-	alarm(55); /* nothing of a broken test outlives it */
+	/* nothing of a broken test outlives it (the alarm goes on across a
+	 * restore: ten dump/restore cycles of the whole tree on a loaded
+	 * machine take minutes) */
+	alarm((unsigned)(CR_WAIT_S * cr_scale()));
 	setup_groups();
 	G = dup(F);
 	SETUP(G >= 0, "dup");
@@ -430,7 +433,7 @@ int main(int argc, char **argv)
 	close(F);
 	F = 40;
 	run_node(0, 0, 0);
-	double end = cr_now() + 20;
+	double end = cr_now() + 20 * cr_scale();
 	while (atomic_load(&sh->registered) < nnodes) {
 		SETUP(cr_now() < end, "the tree getting ready");
 		cr_nap_ms(1);

@@ -41,8 +41,22 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long a program waits for its go file before it gives up. */
-#define CR_WAIT_S 60
+/*
+ * How long a program waits for its go file before it gives up: CR_WAIT_S
+ * seconds times the test runner's time scale (cr_scale).  Only a test that
+ * forgot its program ever waits that long, and the runner's reaper ends
+ * what a test leaves behind anyway: generous, so that a loaded machine
+ * never runs into it.
+ */
+#define CR_WAIT_S 300
+
+/* CAPCR_TEST_TIMEOUT_SCALE from tests/run.sh, at least 1. */
+static inline double cr_scale(void)
+{
+	const char *s = getenv("CAPCR_TEST_TIMEOUT_SCALE");
+	double f = s ? atof(s) : 1;
+	return f > 1 ? f : 1;
+}
 
 static const char *cr_name = "cr";
 static int cr_failures;
@@ -155,11 +169,11 @@ static inline int cr_go_here(const char *path)
 /* Wait (sleeping in a loop) until file PATH exists. */
 static inline void cr_wait_file(const char *path)
 {
-	double end = cr_now() + CR_WAIT_S;
+	double end = cr_now() + CR_WAIT_S * cr_scale();
 	while (!cr_go_here(path)) {
 		if (cr_now() > end) {
-			printf("FAIL: %s: nobody created %s within %d s\n",
-			       cr_name, path, CR_WAIT_S);
+			printf("FAIL: %s: nobody created %s within %.0f s\n",
+			       cr_name, path, CR_WAIT_S * cr_scale());
 			fflush(stdout);
 			_exit(3);
 		}

@@ -7,7 +7,8 @@
  * THREADS threads (default 8) each open and close ITERS descriptors
  * (default 20000; mostly /dev/null, every 8th a pipe, every 16th a dup),
  * again and again until MIN_SECONDS (default 0) have passed, so that a
- * test has time to read the region from outside.  Meanwhile a reader thread
+ * test has time to read the region from outside; with MIN_SECONDS negative,
+ * until SIGUSR1 comes (the test has read enough, however slow the machine).  Meanwhile a reader thread
  * copies the
  * process's own region with the monitor's sequence-lock protocol and checks
  * every consistent copy: no descriptor twice, kinds in range, and the
@@ -31,6 +32,13 @@ static int stable[NSTABLE];
 static int nthreads = 8, iters = 20000;
 static double min_secs, t_start;
 static volatile int churning = 1;
+static volatile sig_atomic_t stop_churn;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	stop_churn = 1;
+}
 static long thread_fail[64];
 
 static void one_round(long id)
@@ -71,7 +79,7 @@ static void *worker(void *arg)
 {
 	do
 		one_round((long)arg);
-	while (tp_now() - t_start < min_secs);
+	while (min_secs < 0 ? !stop_churn : tp_now() - t_start < min_secs);
 	return NULL;
 }
 
@@ -130,6 +138,11 @@ int main(int argc, char **argv)
 	else if (!TP_CHECK(r != NULL, "no region in /proc/self/maps"))
 		return tp_done();
 
+	if (min_secs < 0) {
+		struct sigaction sa = { .sa_handler = on_usr1 };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 	for (int k = 0; k < NSTABLE; k++) {
 		stable[k] = open("/dev/zero", O_RDONLY);
 		if (stable[k] < 0)

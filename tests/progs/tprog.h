@@ -39,7 +39,10 @@
 
 #include "capcr/capinfo.h"
 
-#define TP_WAIT_S 40
+/* How long tp_wait_go waits: TP_WAIT_S seconds times the runner's time
+ * scale (CAPCR_TEST_TIMEOUT_SCALE); generous, as only a test that forgot
+ * its program waits that long. */
+#define TP_WAIT_S 300
 #define TP_MAXFD 4096
 
 static const char *tp_name = "tprog";
@@ -121,7 +124,9 @@ __attribute__((format(printf, 1, 2))) static inline void tp_ready(const char *fm
 static inline void tp_wait_go(void)
 {
 	sigset_t s;
-	struct timespec ts = { TP_WAIT_S, 0 };
+	const char *sc = getenv("CAPCR_TEST_TIMEOUT_SCALE");
+	double f = sc ? atof(sc) : 1;
+	struct timespec ts = { (time_t)(TP_WAIT_S * (f > 1 ? f : 1)), 0 };
 
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR2);
@@ -131,8 +136,8 @@ static inline void tp_wait_go(void)
 			return;
 		if (r < 0 && errno == EINTR)
 			continue;
-		printf("FAIL: %s: nobody said go within %d s\n", tp_name,
-		       TP_WAIT_S);
+		printf("FAIL: %s: nobody said go within %ld s\n", tp_name,
+		       (long)ts.tv_sec);
 		fflush(stdout);
 		_exit(3);
 	}
