@@ -101,13 +101,30 @@ static int seize_all(struct dump_ctx *ctx)
 		int added = 0;
 		if (!d)
 			return DUMP_FAIL(ctx, "process %d exited", ctx->pid);
-		pid_t tids[4096];
-		size_t n = 0;
+		/* Every thread, however many: one left out would run on
+		 * while the others are saved. */
+		size_t n = 0, cap = 256;
+		pid_t *tids = malloc(cap * sizeof(*tids));
+		if (!tids) {
+			closedir(d);
+			return DUMP_FAIL(ctx, "out of memory");
+		}
 		tids[n++] = ctx->pid;
-		for (struct dirent *e; n < 4096 && (e = readdir(d));) {
+		for (struct dirent *e; (e = readdir(d));) {
 			pid_t t = atoi(e->d_name);
-			if (t > 0 && t != ctx->pid)
-				tids[n++] = t;
+			if (t <= 0 || t == ctx->pid)
+				continue;
+			if (n == cap) {
+				pid_t *g = realloc(tids, 2 * cap * sizeof(*tids));
+				if (!g) {
+					free(tids);
+					closedir(d);
+					return DUMP_FAIL(ctx, "out of memory");
+				}
+				tids = g;
+				cap *= 2;
+			}
+			tids[n++] = t;
 		}
 		closedir(d);
 		for (size_t i = 0; i < n; i++) {
@@ -116,26 +133,31 @@ static int seize_all(struct dump_ctx *ctx)
 			struct tracee *nt = realloc(
 				ctx->threads,
 				(ctx->nthreads + 1) * sizeof(*ctx->threads));
-			if (!nt)
+			if (!nt) {
+				free(tids);
 				return DUMP_FAIL(ctx, "out of memory");
+			}
 			ctx->threads = nt;
 			int r = tracee_seize(&ctx->threads[ctx->nthreads],
 					     tids[i], 0);
 			if (r == -ESRCH && tids[i] != ctx->pid)
 				continue; /* it exited meanwhile */
-			if (r < 0)
-				return DUMP_FAIL(
-					ctx,
-					"cannot stop %s %d with ptrace: %s%s",
-					tids[i] == ctx->pid ? "process"
-							    : "thread",
-					tids[i], strerror(-r),
-					r == -EPERM ? " (is it traced already, "
-						      "or are you not root?)"
-						    : "");
+			if (r < 0) {
+				DUMP_FAIL(ctx,
+					  "cannot stop %s %d with ptrace: %s%s",
+					  tids[i] == ctx->pid ? "process"
+							      : "thread",
+					  tids[i], strerror(-r),
+					  r == -EPERM ? " (is it traced already, "
+							"or are you not root?)"
+						      : "");
+				free(tids);
+				return -1;
+			}
 			ctx->nthreads++;
 			added++;
 		}
+		free(tids);
 		if (!added)
 			return 0;
 	}

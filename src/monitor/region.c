@@ -294,11 +294,13 @@ void region_snapshot(pid_t pid, int deadline_ms, struct region_snapshot *s)
 	}
 	s->found = 1;
 	arr = malloc(CAPCR_CAPINFO_REGION_SIZE);
-	s->caps = calloc(CAPCR_CAPINFO_CAPACITY, sizeof(*s->caps));
-	if (!arr || !s->caps) {
+	if (!arr) {
 		snprintf(s->problem, sizeof(s->problem), "out of memory");
 		goto out;
 	}
+	/* The table as large as the region says, not its capacity: a
+	 * snapshot is taken per process of every dump and `caps`. */
+	size_t have = 0;
 	for (unsigned attempt = 0;; attempt++) {
 		struct capcr_capinfo_header h1, h2;
 		if (attempt && now_ms() >= deadline) {
@@ -324,6 +326,15 @@ void region_snapshot(pid_t pid, int deadline_ms, struct region_snapshot *s)
 			goto out;
 		if (h1.seq & 1)
 			continue;
+		if (h1.count > have) {
+			free(s->caps);
+			have = h1.count;
+			if (!(s->caps = calloc(have, sizeof(*s->caps)))) {
+				snprintf(s->problem, sizeof(s->problem),
+					 "out of memory");
+				goto out;
+			}
+		}
 		size_t bytes = (size_t)h1.count * sizeof(*arr);
 		if (pread(src, arr, bytes, (off_t)(base + h1.header_size)) !=
 		    (ssize_t)bytes)
