@@ -92,6 +92,9 @@ struct file_ops {
 		      int fd);
 };
 
+/* Open PATH with the file-system rights of uid and gid instead of root's,
+ * never following a link in its last component (regular.c). */
+int files_open_as(uid_t uid, gid_t gid, const char *path, int flags);
 const struct file_ops *files_ops_for_dump(const struct file_dump_in *in);
 const struct file_ops *files_ops_for_kind(Capcr__FileKind kind);
 

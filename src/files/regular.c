@@ -117,7 +117,7 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
  * the restored process's credentials, the caller passes the owner of the
  * image directory (docs/security.md).
  */
-static int open_as(uid_t uid, gid_t gid, const char *path, int flags)
+int files_open_as(uid_t uid, gid_t gid, const char *path, int flags)
 {
 	int fd, e, ogid = 0, ouid = 0;
 	int switched = uid != geteuid() || gid != getegid();
@@ -150,7 +150,7 @@ static int open_as(uid_t uid, gid_t gid, const char *path, int flags)
 	return fd;
 }
 
-/* open_as the image's owner; a path that is not absolute is refused, and
+/* files_open_as the image's owner; a path that is not absolute is refused, and
  * no link is followed in its last component: the path the kernel showed at
  * dump never ends in one (/proc/PID/fd resolves them), so one there now was
  * put there since. */
@@ -161,7 +161,7 @@ static int open_image_path(struct file_restore_env *env, const Capcr__File *f,
 		errno = EINVAL;
 		return -1;
 	}
-	return open_as(env->img->owner_uid, env->img->owner_gid, f->path,
+	return files_open_as(env->img->owner_uid, env->img->owner_gid, f->path,
 		       flags);
 }
 

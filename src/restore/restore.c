@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -171,8 +172,16 @@ static int keep(struct restore_ctx *c, int fd)
 {
 	int hi = park(c->tree, fd);
 
-	if (hi >= 0 && c->svc.nkeep < sizeof(c->svc.keep) / sizeof(int))
-		c->svc.keep[c->svc.nkeep++] = hi;
+	if (hi < 0)
+		return -1;
+	/* Each kept one is closed in the process at its takeover: one not
+	 * noted would stay in it. */
+	if (c->svc.nkeep >= sizeof(c->svc.keep) / sizeof(int)) {
+		close(hi);
+		errno = EMFILE;
+		return -1;
+	}
+	c->svc.keep[c->svc.nkeep++] = hi;
 	return hi;
 }
 
@@ -287,7 +296,10 @@ static int open_services(struct restore_tree *t, size_t i)
 		return restore_fail(c, "cannot open %s: %s", name,
 				    strerror(errno));
 	c->svc.exe = c->task->exe
-			     ? keep(c, open(c->task->exe, O_RDONLY | O_CLOEXEC))
+			     ? keep(c, files_open_as(t->img.owner_uid,
+						     t->img.owner_gid,
+						     c->task->exe,
+						     O_RDONLY | O_CLOEXEC))
 			     : -1;
 	for (size_t v = 0; v < c->mm->n_vmas; v++) {
 		const Capcr__Vma *m = c->mm->vmas[v];
@@ -296,7 +308,14 @@ static int open_services(struct restore_tree *t, size_t i)
 		    m->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED) {
 			int wr = m->kind == CAPCR__VMA_KIND__VMA_FILE_SHARED &&
 				 (m->prot & 2);
-			fd = open(m->path, (wr ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+			/* With the image owner's rights, as every file
+			 * the image names (docs/security.md). */
+			fd = m->path && m->path[0] == '/'
+				     ? files_open_as(t->img.owner_uid,
+						     t->img.owner_gid, m->path,
+						     (wr ? O_RDWR : O_RDONLY) |
+							     O_CLOEXEC)
+				     : (errno = EINVAL, -1);
 			if (fd < 0)
 				return restore_fail(c, "cannot open %s, which "
 						       "process %d had mapped: "
@@ -318,7 +337,13 @@ static int open_services(struct restore_tree *t, size_t i)
 				return restore_fail(c, "dup: %s",
 						    strerror(errno));
 		}
-		c->svc.vma[v] = fd < 0 ? -1 : keep(c, fd);
+		if (fd >= 0 && (c->svc.vma[v] = keep(c, fd)) < 0)
+			return restore_fail(c, "cannot keep the file of the "
+					       "area at %#llx: %s (process %d "
+					       "maps more files than capcr "
+					       "restore can hold for it)",
+					    (unsigned long long)m->start,
+					    strerror(errno), c->pid);
 	}
 	return 0;
 }
@@ -359,7 +384,9 @@ static void note_inherited(struct restore_tree *t)
 
 	if (!d)
 		return;
-	t->ninherited = 1024;
+	/* As many as the descriptor limit allows, not a fixed number. */
+	long max = sysconf(_SC_OPEN_MAX);
+	t->ninherited = max > 1024 && max < (1 << 20) ? (int)max : 1024;
 	t->inherited = calloc((size_t)t->ninherited, 1);
 	for (struct dirent *e; t->inherited && (e = readdir(d));) {
 		int fd = atoi(e->d_name);
@@ -497,6 +524,15 @@ int cmd_restore(int argc, char **argv)
 	char why[600] = "";
 
 	tracer_init();
+	/* capcr restore holds a descriptor per mapped file of every process
+	 * until each is taken over: as many as the hard limit allows (the
+	 * processes get their own limits back from the image). */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+	    nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	memset(&t, 0, sizeof(t));
 	t.img.dirfd = t.status_rd = t.status_wr = -1;
 	note_inherited(&t);
@@ -548,7 +584,6 @@ int cmd_restore(int argc, char **argv)
 	/* capcr's own descriptors go above that number, one per file and a
 	 * few per process: beyond the limit they could not, and the restore
 	 * would fail for no reason it could name. */
-	struct rlimit nofile;
 	unsigned long long need = (unsigned long long)maxfd + 1 +
 				  t.files->n_files + t.files->n_shmem +
 				  8 * t.nprocs + 16;
