@@ -37,6 +37,20 @@ declare -A EXPECT=(
 	[unmap]=none
 )
 
+# A target that scribbles over its own lock word does not hang in its
+# runtime: the region is given up and flagged lost.
+start hscribble "$CAPCR" run -- "$TPROGS/hostile" scribble
+if line=$(wait_line hscribble '^ready pid=' 30); then
+	ok "scribble: the target went on after scribbling its lock word"
+	pid=$(field "$line" pid)
+	"$CAPCR" caps "$pid" >"$T/hscribble.caps" 2>&1
+	check "scribble: caps says the region is incomplete" \
+		grep -q "the region is incomplete" "$T/hscribble.caps"
+	kill -USR2 "$pid"
+else
+	not_ok "scribble: the target went on after scribbling its lock word"
+fi
+
 for mode in garbage lock count seq spin badptr kcap pid version fake unmap entry; do
 	start "h$mode" "$CAPCR" run -- "$TPROGS/hostile" "$mode"
 	if ! line=$(wait_line "h$mode" '^ready pid=' 20); then

@@ -37,18 +37,55 @@ static inline void cpu_relax(void)
 	__builtin_ia32_pause();
 }
 
+/* The lock word once the region's cannot be trusted, and the one this
+ * thread holds (the region's may be given up while a thread holds it). */
+static uint32_t rt_lock_fallback;
+static __thread uint32_t *rt_held RT_TLS;
+
+/*
+ * The target's own code may scribble over its region (a stray write, a
+ * hostile library).  A lock word that is neither 0 nor 1, or that stays
+ * taken for far longer than any holder takes (a few stores), is given up:
+ * the region is flagged lost, so the monitor trusts the kernel's table,
+ * and the runtime goes on with a private lock instead of spinning for
+ * ever.
+ */
+static void give_up_region_lock(void)
+{
+	if (rt_att->region)
+		__atomic_or_fetch(&rt_att->region->flags, CAPCR_CAPINFO_F_LOST,
+				  __ATOMIC_RELAXED);
+	__atomic_store_n(&rt_att->lockw, &rt_lock_fallback, __ATOMIC_RELEASE);
+}
+
 void rt_lock(void)
 {
-	unsigned spins = 0;
+	unsigned spins = 0, yields = 0;
 
-	while (__atomic_exchange_n(rt_att->lockw, 1, __ATOMIC_ACQUIRE)) {
-		while (__atomic_load_n(rt_att->lockw, __ATOMIC_RELAXED)) {
+	for (;;) {
+		uint32_t *w = __atomic_load_n(&rt_att->lockw, __ATOMIC_ACQUIRE);
+		uint32_t old = __atomic_exchange_n(w, 1, __ATOMIC_ACQUIRE);
+		if (old == 0) {
+			rt_held = w;
+			return;
+		}
+		if (old != 1) {
+			give_up_region_lock();
+			continue;
+		}
+		while (__atomic_load_n(w, __ATOMIC_RELAXED) == 1 &&
+		       w == __atomic_load_n(&rt_att->lockw, __ATOMIC_RELAXED)) {
 			/* The holder may be preempted: let it run. */
-			if (++spins > 256) {
-				RT_SYS0(SYS_sched_yield);
-				spins = 0;
-			} else {
+			if (++spins <= 256) {
 				cpu_relax();
+				continue;
+			}
+			RT_SYS0(SYS_sched_yield);
+			spins = 0;
+			if (++yields > (1u << 20)) {
+				give_up_region_lock();
+				yields = 0;
+				break;
 			}
 		}
 	}
@@ -56,7 +93,7 @@ void rt_lock(void)
 
 void rt_unlock(void)
 {
-	__atomic_store_n(rt_att->lockw, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(rt_held, 0, __ATOMIC_RELEASE);
 }
 
 static void seq_begin(void)

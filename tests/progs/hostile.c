@@ -24,6 +24,9 @@
  *   entry     paths without NUL, with quotes, control characters and bytes
  *             that are not UTF-8, address lengths out of range, unknown
  *             kinds and origins, a kcap that does not match, a zero badge
+ *   scribble  lock word 7, then 100 opens and closes through the runtime:
+ *             the runtime must give the region up, not spin (the only
+ *             mode that calls wrapped functions after the damage)
  * PD session (--capinfo=ipc):
  *   ipcflood  INSERT requests with garbage fields, more than capacity
  *
@@ -227,6 +230,14 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(mode, "ipcflood")) {
 		ipc_flood();
+	} else if (!strcmp(mode, "scribble")) {
+		__atomic_store_n(&h->lock, 7, __ATOMIC_RELEASE);
+		for (int i = 0; i < 100; i++) {
+			int fd = open("/dev/null", O_RDONLY);
+			TP_CHECK(fd >= 0, "open after the scribble");
+			close(fd);
+		}
+		printf("info survived the scribbled lock word\n");
 	} else {
 		TP_CHECK(0, "unknown mode %s", mode);
 	}
