@@ -183,6 +183,31 @@ static void add_session(struct pd_service *s, int fd, pid_t pid, int memfd,
 	s->sess[s->nsess++] = (struct pd_session){ fd, pid, memfd, h };
 }
 
+static int64_t now_ms(void);
+
+/* One warning a second at most, however many are turned away: a flood
+ * of refused requests must not flood the log. */
+static void refused(struct pd_service *s, pid_t pid, const char *what)
+{
+	int64_t now = now_ms();
+
+	s->refused++;
+	if (s->warned_ms && now - s->warned_ms < 1000)
+		return;
+	if (s->refused - s->refused_said > 1)
+		capcr_warn("%s from PID %d, which is not in the monitored "
+			   "tree: refused (%llu turned away since the last "
+			   "warning)",
+			   what, pid,
+			   (unsigned long long)(s->refused - s->refused_said));
+	else
+		capcr_warn("%s from PID %d, which is not in the monitored "
+			   "tree: refused",
+			   what, pid);
+	s->refused_said = s->refused;
+	s->warned_ms = now;
+}
+
 static void cap_space_info(struct pd_service *s, int fd, pid_t pid)
 {
 	uint64_t badge_base = s->next_serial++ << 32;
@@ -190,8 +215,7 @@ static void cap_space_info(struct pd_service *s, int fd, pid_t pid)
 
 	if (s->mode == CAPCR_PD_REFUSED || !in_tree(pid)) {
 		if (s->mode != CAPCR_PD_REFUSED)
-			capcr_warn("PD request from PID %d, which is not in "
-				   "the monitored tree: refused", pid);
+			refused(s, pid, "a PD request");
 		reply(fd, 0, CAPCR_PD_REFUSED, 0, -1);
 		close(fd);
 		return;
@@ -235,7 +259,18 @@ static void query(struct pd_service *s, int fd, const struct ucred *cr,
 	}
 	for (unsigned i = 0; i < s->nsess; i++)
 		if (s->sess[i].pid == pid && s->sess[i].memfd >= 0) {
-			reply(fd, 0, CAPCR_PD_IPC, 0, s->sess[i].memfd);
+			/* A description of its own, read-only: whoever asks
+			 * may look at the region, never write it. */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d",
+				 s->sess[i].memfd);
+			int ro = open(path, O_RDONLY | O_CLOEXEC);
+			if (ro < 0) {
+				reply(fd, -errno, 0, 0, -1);
+				return;
+			}
+			reply(fd, 0, CAPCR_PD_IPC, 0, ro);
+			close(ro);
 			return;
 		}
 	reply(fd, -ESRCH, 0, 0, -1);
@@ -261,9 +296,31 @@ static void accept_one(struct pd_service *s)
 		close(fd);
 		return;
 	}
-	/* A flood of silent connections costs the oldest of them. */
-	if (s->npend >= 256)
-		pending_drop(s, 0, 1);
+	/* Only the tree's processes get a session, and only root or our
+	 * own user may query: anyone else is turned away at once. */
+	int member = in_tree(cr.pid);
+	if (!member && cr.uid != 0 && cr.uid != geteuid()) {
+		refused(s, cr.pid, "a PD connection");
+		close(fd);
+		return;
+	}
+	/* A flood of silent connections from outside the tree costs the
+	 * oldest of them, never a slot of the tree's own processes. */
+	unsigned outsiders = 0, oldest = s->npend;
+	for (unsigned i = 0; i < s->npend; i++)
+		if (!s->pend[i].member) {
+			outsiders++;
+			if (oldest == s->npend)
+				oldest = i;
+		}
+	if (!member && outsiders >= 32) {
+		refused(s, s->pend[oldest].pid, "a silent PD connection");
+		pending_drop(s, oldest, 1);
+	}
+	if (s->npend >= 4096) {
+		close(fd);
+		return;
+	}
 	void *n = realloc(s->pend, (s->npend + 1) * sizeof(*s->pend));
 	if (!n) {
 		close(fd);
@@ -271,7 +328,7 @@ static void accept_one(struct pd_service *s)
 	}
 	s->pend = n;
 	s->pend[s->npend++] = (struct pd_pending){ fd, cr.pid, cr.uid,
-						   now_ms() + 1000 };
+						   now_ms() + 1000, member };
 }
 
 /* The first request of a connection, once it has come. */

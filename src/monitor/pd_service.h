@@ -31,9 +31,13 @@ struct pd_service {
 		pid_t pid;
 		uid_t uid;
 		int64_t deadline_ms;
+		int member; /* a process of the monitored tree */
 	} *pend;
 	unsigned npend;
 	uint64_t served; /* regions handed out */
+	uint64_t refused; /* connections and requests turned away */
+	uint64_t refused_said; /* of them, already in a warning */
+	int64_t warned_ms; /* when the last warning about them was */
 };
 
 /* Listen on abstract name (NULL: a fresh one); mode is CAPCR_PD_SHM,

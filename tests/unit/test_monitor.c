@@ -485,6 +485,10 @@ static void ipc_session_and_query(void **state)
 	assert_int_equal(pread(memfd, &copy, sizeof(copy), 0), sizeof(copy));
 	assert_int_equal(copy.count, 2);
 	assert_int_equal(copy.pid, c);
+	/* Handed out for reading only: neither written nor mapped so. */
+	assert_true(pwrite(memfd, &copy, sizeof(copy), 0) < 0);
+	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+			 0) == MAP_FAILED);
 	close(memfd);
 	close(fd);
 
