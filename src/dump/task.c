@@ -247,6 +247,11 @@ static int dump_thread_regs(struct dump_ctx *ctx, struct tracee *tr,
 
 	th->tid = tr->tid;
 	tracee_restart_regs(tr, &regs);
+	if ((long)tr->regs.orig_rax >= 0 && -(long)tr->regs.rax >= 512 &&
+	    -(long)tr->regs.rax <= 514) {
+		th->has_restart = 1;
+		th->restart = (uint32_t)-(long)tr->regs.rax;
+	}
 	th->regs.len = sizeof(regs);
 	th->regs.data = arena_memdup(ctx->arena, &regs, sizeof(regs));
 	if (ptrace(PTRACE_GETREGSET, tr->tid, NT_X86_XSTATE, &iov) == 0) {

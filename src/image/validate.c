@@ -311,6 +311,9 @@ static int check_thread(struct vctx *v, const char *file,
 	if (th->tid <= 0 || th->tid >= PID_LIMIT)
 		return bad(v, "%s: threads[%zu].tid %d is not a TID", file, j,
 			   th->tid);
+	if (th->has_restart && (th->restart < 512 || th->restart > 514))
+		return bad(v, "%s: threads[%zu].restart %u is no restart code",
+			   file, j, th->restart);
 	if (th->regs.len != sizeof(struct user_regs_struct) || !th->regs.data)
 		return bad(v, "%s: threads[%zu].regs is %zu bytes, not %zu",
 			   file, j, th->regs.len,

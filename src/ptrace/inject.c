@@ -252,6 +252,13 @@ static int put_back(struct tracee *t)
  * interrupted call itself, or lets a pending signal interrupt it, exactly
  * as if we had never been there.
  */
+static int back_to_signal_stop(struct tracee *t);
+
+int tracee_to_signal_stop(struct tracee *t)
+{
+	return t->at_exit_stop ? back_to_signal_stop(t) : 0;
+}
+
 static int back_to_signal_stop(struct tracee *t)
 {
 	int status;

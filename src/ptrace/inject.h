@@ -61,6 +61,11 @@ int tracee_prepare(struct tracee *t);
  * itself failed (then *err says why). */
 long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 		    long a4, long a5, long a6);
+/* Walk a thread stopped at the exit of an injected call to a stop inside
+ * signal delivery, where registers of an interrupted call (orig_rax, a
+ * -ERESTART* rax) make the kernel restart it or fail it with EINTR as a
+ * signal handler requires, once let go.  0, or -errno. */
+int tracee_to_signal_stop(struct tracee *t);
 /* Put back the registers and mask as found and detach: the thread goes on
  * exactly where it was.  Returns 0 or -errno. */
 int tracee_release(struct tracee *t);

@@ -500,6 +500,22 @@ static int thread_regs(struct restore_ctx *ctx, struct tracee *tr,
 	memcpy(&regs, th->regs.data, sizeof(regs));
 	/* The image holds registers with any restart already applied. */
 	regs.orig_rax = (unsigned long)-1;
+	if (th->has_restart && th->restart >= 512 && th->restart <= 514) {
+		/* Inside a call a signal may still end with EINTR: the
+		 * thread goes back to it from a stop in signal delivery, as
+		 * the call's own interrupted state, so that the kernel
+		 * decides, when it runs, between restarting it and a handler
+		 * (a signal sent the instant the restore ends is not run
+		 * before a call it should have interrupted). */
+		int e = tracee_to_signal_stop(tr);
+		if (e < 0)
+			return restore_fail(ctx, "thread %d: cannot stop it in "
+						 "signal delivery: %s",
+					    tr->tid, strerror(-e));
+		regs.rip += 2;
+		regs.orig_rax = regs.rax;
+		regs.rax = (unsigned long)-(long)th->restart;
+	}
 	if (th->has_xstate) {
 		struct iovec iov = { th->xstate.data, th->xstate.len };
 		if (ptrace(PTRACE_SETREGSET, tr->tid, NT_X86_XSTATE, &iov) < 0)
@@ -570,8 +586,8 @@ static int restore_threads(struct restore_ctx *ctx)
 			return -1;
 		ctx->nthreads++;
 		if (thread_calls(ctx, tr, t->threads[i]) < 0 ||
-		    thread_regs(ctx, tr, t->threads[i]) < 0 ||
-		    creds_restore(ctx, tr) < 0)
+		    creds_restore(ctx, tr) < 0 ||
+		    thread_regs(ctx, tr, t->threads[i]) < 0)
 			return -1;
 	}
 	if (n > 1)
