@@ -179,7 +179,9 @@ static int check_inventory(struct vctx *v)
 	v->names = malloc((inv->n_files + 1) * sizeof(*v->names));
 	if (!v->names)
 		return bad(v, "out of memory");
-	memcpy(v->names, inv->files, inv->n_files * sizeof(*v->names));
+	/* An inventory of no files has no array at all (fuzz_image). */
+	if (inv->n_files)
+		memcpy(v->names, inv->files, inv->n_files * sizeof(*v->names));
 	qsort(v->names, inv->n_files, sizeof(*v->names), by_name);
 	for (size_t i = 1; i < inv->n_files; i++)
 		if (!strcmp(v->names[i]->name, v->names[i - 1]->name))
