@@ -81,7 +81,8 @@ int creds_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status)
 								sizeof(*n));
 			if (!n)
 				return DUMP_FAIL(ctx, "out of memory");
-			memcpy(n, c->groups, c->n_groups * sizeof(*n));
+			if (c->n_groups)
+				memcpy(n, c->groups, c->n_groups * sizeof(*n));
 			n[c->n_groups++] = (uint32_t)v;
 			c->groups = n;
 			gr = end;
@@ -181,11 +182,13 @@ int creds_restore(struct restore_ctx *ctx, struct tracee *t)
 		return restore_fail(ctx, "%zu supplementary groups: capcr "
 					 "restores at most %zu",
 				    c->n_groups, sizeof(gbuf) / sizeof(gbuf[0]));
-	memcpy(gbuf, c->groups, c->n_groups * sizeof(uint32_t));
+	if (c->n_groups) /* none: no array at all */
+		memcpy(gbuf, c->groups, c->n_groups * sizeof(uint32_t));
 	STEP("keep the capabilities while the ids change",
 	     call(ctx, t, SYS_prctl, PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP_,
 		  0, 0));
-	if (restore_poke(ctx, s, gbuf, c->n_groups * sizeof(uint32_t)) < 0)
+	if (c->n_groups &&
+	    restore_poke(ctx, s, gbuf, c->n_groups * sizeof(uint32_t)) < 0)
 		return restore_fail(ctx, "cannot write the groups");
 	STEP("set the supplementary groups",
 	     call(ctx, t, SYS_setgroups, (long)c->n_groups, (long)s, 0, 0));
