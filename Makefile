@@ -4,6 +4,8 @@
 #   make test       build, then run every test, plain and under ASan/UBSan
 #   make demo       run the demo
 #   make bench      run the benchmarks
+#   make faults     the fault-injection sweep (docs/architecture.md)
+#   make fuzz       the fuzzers (tests/fuzz/)
 #   make install PREFIX=DIR
 #
 # Missing Debian build dependencies are installed first (scripts/deps.sh).
