@@ -27,27 +27,7 @@ set -u
 
 # The system python: the pyenv shim on PATH spawns dozens of processes.
 PY=/usr/bin/python3
-TNAME=$(basename "$0" .sh)
-T=$(mktemp -d "/tmp/capcr-$TNAME.XXXXXX")
-FAILS=0
-CHECKS=0
-SKIPS=0
-
-# TSCALE: the runner's time scale, rounded up to an integer >= 1; every
-# wait of N seconds waits N * TSCALE.  tsecs N prints N * TSCALE.
-TSCALE=$(awk -v s="${CAPCR_TEST_TIMEOUT_SCALE:-1}" \
-	'BEGIN { s += 0; n = int(s); if (n < s) n++; if (n < 1) n = 1; print n }')
-tsecs() {
-	echo $(($1 * TSCALE))
-}
-
-# _counts STATE: the counts so far into $CAPCR_TEST_COUNTS (when set);
-# STATE is running, finished or skipped.
-_counts() {
-	[ -n "${CAPCR_TEST_COUNTS:-}" ] || return 0
-	printf 'checks %d\nfails %d\nskips %d\nstate %s\n' \
-		"$CHECKS" "$FAILS" "$SKIPS" "$1" >"$CAPCR_TEST_COUNTS"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib_common.sh"
 
 # Everything this test started, by PID: the processes `start` ran, and the
 # targets whose "ready pid=N" lines wait_line saw, each remembered in

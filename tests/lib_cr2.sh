@@ -27,28 +27,8 @@ unset CAPCR_FAIL_AT CAPCR_PD LD_PRELOAD
 
 # The system python: the pyenv shim on PATH spawns dozens of processes.
 PY=/usr/bin/python3
-TNAME=$(basename "$0" .sh)
-T=$(mktemp -d "/tmp/capcr-$TNAME.XXXXXX")
+. "$(dirname "${BASH_SOURCE[0]}")/lib_common.sh"
 SHM=""            # a directory on tmpfs, made by cr_shm_dir
-FAILS=0
-CHECKS=0
-SKIPS=0
-
-# TSCALE: the runner's time scale (CAPCR_TEST_TIMEOUT_SCALE) rounded up to
-# an integer >= 1; every wait of N seconds waits N * TSCALE.
-TSCALE=$(awk -v s="${CAPCR_TEST_TIMEOUT_SCALE:-1}" \
-	'BEGIN { s += 0; n = int(s); if (n < s) n++; if (n < 1) n = 1; print n }')
-tsecs() {
-	echo $(($1 * TSCALE))
-}
-
-# _counts STATE: the counts so far into $CAPCR_TEST_COUNTS, for the runner
-# (as tests/lib.sh does); STATE is running, finished or skipped.
-_counts() {
-	[ -n "${CAPCR_TEST_COUNTS:-}" ] || return 0
-	printf 'checks %d\nfails %d\nskips %d\nstate %s\n' \
-		"$CHECKS" "$FAILS" "$SKIPS" "$1" >"$CAPCR_TEST_COUNTS"
-}
 CR_TRACK=()       # "PID COMM" of every process started
 
 _cr_cleanup() {
