@@ -91,16 +91,6 @@ not_ok() {
 	echo "FAIL - $*"
 }
 
-# skip REASON: this test (or the rest of it) cannot run here: say why,
-# count it as skipped and end the test (status 0, unless a check failed).
-skip() {
-	SKIPS=$((SKIPS + 1))
-	echo "skip - $TNAME: $*"
-	_counts skipped
-	[ "$FAILS" -eq 0 ]
-	exit $?
-}
-
 # check DESC CMD...: CMD's status decides.
 check() {
 	local desc=$1

@@ -25,3 +25,13 @@ _counts() {
 	printf 'checks %d\nfails %d\nskips %d\nstate %s\n' \
 		"$CHECKS" "$FAILS" "$SKIPS" "$1" >"$CAPCR_TEST_COUNTS"
 }
+
+# skip REASON: this test (or the rest of it) cannot run here: say why,
+# count it as skipped and end the test (status 0, unless a check failed).
+skip() {
+	SKIPS=$((SKIPS + 1))
+	echo "skip - $TNAME: $*"
+	_counts skipped
+	[ "$FAILS" -eq 0 ]
+	exit $?
+}

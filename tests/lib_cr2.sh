@@ -72,16 +72,6 @@ not_ok() {
 	echo "FAIL - $*"
 }
 
-# skip REASON: the test (or the rest of it) cannot run here; counted as
-# skipped, never as passed.  Ends the test.
-skip() {
-	SKIPS=$((SKIPS + 1))
-	echo "skip - $TNAME: $*"
-	_counts skipped
-	[ "$FAILS" -eq 0 ]
-	exit $?
-}
-
 # check DESC CMD...: CMD's status decides.
 check() {
 	local desc=$1
