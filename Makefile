@@ -229,7 +229,8 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -Isrc -I$(FUZZ_BUILD)/gen \
 FUZZ_LINK    := -fsanitize=fuzzer,address,undefined
 FUZZ_IMAGE_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,src/image/image.c \
 	src/image/load.c src/image/validate.c) $(FUZZ_BUILD)/gen/capcr.pb-c.o
-FUZZ_REGION_OBJ := $(FUZZ_BUILD)/src/monitor/region.o
+FUZZ_REGION_OBJ := $(FUZZ_BUILD)/src/monitor/region.o \
+	$(FUZZ_BUILD)/src/monitor/region_copy.o
 FUZZERS := $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_region
 
 .PHONY: fuzz fuzz-build
