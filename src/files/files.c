@@ -97,6 +97,7 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 
 void files_restore_end(struct file_restore_env *env)
 {
+	pipe_restore_end(env);
 	unix_sock_restore_end(env);
 }
 

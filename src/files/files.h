@@ -50,12 +50,9 @@ struct file_restore_env {
 	struct image *img;
 	char *why;
 	size_t whylen;
-	/* pipes: the end not yet claimed, by pipe id */
-	struct {
-		uint32_t id;
-		int fd[2];
-	} pipes[256];
-	unsigned npipes;
+	/* pipes made so far, by pipe id (pipe.c) */
+	struct pipe_slot *pipes;
+	unsigned npipes, pipes_cap;
 	/* descriptors capcr restore was started with: the only ones an
 	 * external capability may be re-attached to */
 	const unsigned char *inherited;
@@ -106,6 +103,7 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 /* Once every File is made: what the kinds made ahead and no File took is
  * closed, their tables freed. */
 void files_restore_end(struct file_restore_env *env);
+void pipe_restore_end(struct file_restore_env *env);
 /* Does any process but those in skip[] (and us) hold the object link
  * names ("pipe:[N]")? */
 int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);

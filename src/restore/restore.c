@@ -229,10 +229,6 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 					(long long)f->pos, strerror(errno)),
 			       -1;
 	}
-	for (unsigned p = 0; p < env.npipes; p++)
-		for (int e = 0; e < 2; e++)
-			if (env.pipes[p].fd[e] >= 0)
-				close(env.pipes[p].fd[e]);
 	files_restore_end(&env);
 	for (unsigned p = 0; p < env.npd_ends; p++) {
 		t->pd_ends[p].file = env.pd_ends[p].file;

@@ -16,7 +16,9 @@
  *   - /dev/null, /dev/zero, /dev/urandom;
  *   - a pipe with both ends here and unread data (more than the default
  *     64 KiB, capacity raised to 1 MiB), its read end O_NONBLOCK; a second
- *     pipe with a raised capacity and a little data;
+ *     pipe with a raised capacity and a little data; a third whose write
+ *     end has the lower number (its File comes first) and whose read end
+ *     was also opened a second time through /proc/self/fd, with data;
  *   - a FIFO (mkfifo) opened O_RDWR, with unread data; another opened
  *     twice, read end (O_NONBLOCK) and write end, with unread data;
  *   - a memfd with contents, a position and seals (F_SEAL_SHRINK|GROW), and
@@ -197,6 +199,16 @@ int main(int argc, char **argv)
 	SETUP(fcntl(q[1], F_SETPIPE_SZ, PIPE2_CAP) >= PIPE2_CAP,
 	      "F_SETPIPE_SZ 2");
 	SETUP(write(q[1], "small", 5) == 5, "write pipe 2");
+	int t3[2];
+	SETUP(pipe(t3) == 0, "pipe 3");
+	int w3 = note("pipe 3 write end", t3[1]);
+	int r3 = note("pipe 3 read end", fcntl(t3[0], F_DUPFD, w3 + 1));
+	close(t3[0]);
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", r3);
+	int r3b = note("pipe 3 read end, again",
+		       open(self, O_RDONLY | O_NONBLOCK));
+	SETUP(write(w3, "third", 5) == 5, "write pipe 3");
 
 	/* FIFO */
 	SETUP(mkfifo(cr_path("fifo"), 0600) == 0, "mkfifo");
@@ -372,6 +384,13 @@ int main(int argc, char **argv)
 	CHECK(readable_within(q[0], 1000) && read(q[0], buf, 16) == 5 &&
 		      !memcmp(buf, "small", 5),
 	      "pipe 2: the unread data is gone");
+	memset(buf, 0, 16);
+	CHECK(readable_within(r3, 1000) && read(r3, buf, 16) == 5 &&
+		      !memcmp(buf, "third", 5),
+	      "pipe 3 (write end first): the unread data is gone");
+	CHECK(write(w3, "4th", 3) == 3 && readable_within(r3b, 1000) &&
+		      read(r3b, buf, 16) == 3 && !memcmp(buf, "4th", 3),
+	      "pipe 3: its second read description is not of the same pipe");
 
 	/* FIFO */
 	memset(buf, 0, 16);
