@@ -68,8 +68,7 @@ int dump_peek(struct dump_ctx *ctx, uint64_t addr, void *buf, size_t len)
 long dump_syscall_in(struct tracee *t, long nr, long a1, long a2, long a3,
 		     long a4, long a5, long a6)
 {
-	long r = tracee_syscall(t, nr, a1, a2, a3, a4, a5, a6);
-	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+	return tracee_call(t, nr, a1, a2, a3, a4, a5, a6);
 }
 
 long dump_syscall(struct dump_ctx *ctx, long nr, long a1, long a2, long a3,
@@ -611,6 +610,9 @@ static void usage_dump(FILE *out)
 		"                           one the application allowed with\n"
 		"                           capcr_allow_reconnect() is connected\n"
 		"                           again\n"
+		"  -j, --shell-job          accepted, as CRIU's: a terminal or\n"
+		"                           pipe from outside the tree is always\n"
+		"                           saved as outside, to be re-attached\n"
 		"      --" IMAGE_UNTRUSTED_OPT "\n"
 		"                           write into DIR even if another\n"
 		"                           user owns it or may write it\n");
@@ -624,6 +626,7 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "external-sockets", required_argument, NULL, 'x' },
 		{ "tcp-close", no_argument, NULL, 'c' },
+		{ "shell-job", no_argument, NULL, 'j' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -639,8 +642,10 @@ int cmd_dump(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	t.img.dirfd = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:D:Rh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:D:Rjh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			break; /* what capcr always does: see usage */
 		case 't':
 			pid = strtol(optarg, NULL, 10);
 			break;

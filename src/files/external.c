@@ -7,10 +7,15 @@
  * and writes that shell's terminal or pipes, as CRIU's --shell-job does.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include "../common/log.h"
 
 #include "files.h"
 
@@ -34,10 +39,53 @@ static int match(const struct file_dump_in *in)
 static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		Capcr__File *f)
 {
+	struct termios tio;
+	struct winsize ws;
+
 	f->has_external_fd = 1;
 	f->external_fd = in->fd;
 	f->path = arena_strdup(env->arena, in->k->target);
+	/* A terminal's settings belong to the program that set them (raw
+	 * mode of an editor, no echo of a password prompt): the shell that
+	 * gets the terminal back after the dump resets them. */
+	if (is_tty(in) && tcgetattr(in->copy, &tio) == 0) {
+		Capcr__Tty *t = arena_alloc(env->arena, sizeof(*t));
+		void *raw = arena_alloc(env->arena, sizeof(tio));
+		if (!t || !raw)
+			return FILE_FAIL(env, "out of memory");
+		capcr__tty__init(t);
+		memcpy(raw, &tio, sizeof(tio));
+		t->termios.data = raw;
+		t->termios.len = sizeof(tio);
+		if (ioctl(in->copy, TIOCGWINSZ, &ws) == 0) {
+			t->has_rows = t->has_cols = 1;
+			t->rows = ws.ws_row;
+			t->cols = ws.ws_col;
+		}
+		f->tty = t;
+	}
 	return 0;
+}
+
+/* The terminal capcr restore runs in gets the settings its program left
+ * it in.  A program that had it in non-canonical mode (an editor, a pager,
+ * a line editor) draws the screen itself: it hears SIGWINCH, so it
+ * redraws over what the shell printed meanwhile, at the size it has now. */
+static int release(const Capcr__File *f)
+{
+	struct termios tio;
+
+	if (!f->tty || f->tty->termios.len != sizeof(tio) ||
+	    !f->has_external_fd || !isatty(f->external_fd))
+		return 0;
+	memcpy(&tio, f->tty->termios.data, sizeof(tio));
+	if (tcsetattr(f->external_fd, TCSANOW, &tio) < 0) {
+		capcr_warn("cannot give terminal %s (descriptor %d) its settings "
+			   "back: %s", f->path ? f->path : "?",
+			   f->external_fd, strerror(errno));
+		return 0;
+	}
+	return !(tio.c_lflag & ICANON);
 }
 
 static int restore(struct file_restore_env *env, const Capcr__File *f)
@@ -64,4 +112,5 @@ const struct file_ops file_external = {
 	.match = match,
 	.dump = dump,
 	.restore = restore,
+	.release = release,
 };

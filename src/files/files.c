@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,28 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 	f->has_data_size = 1;
 	f->data_size = (uint64_t)off;
 	return r;
+}
+
+void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,
+		   const pid_t *pids, size_t nprocs)
+{
+	unsigned char *tell = calloc(files->n_files + 1, 1);
+
+	for (size_t i = 0; i < files->n_files; i++) {
+		const struct file_ops *ops =
+			files_ops_for_kind(files->files[i]->kind);
+		if (ops && ops->release && ops->release(files->files[i]) &&
+		    tell)
+			tell[i] = 1;
+	}
+	for (size_t p = 0; tell && p < nprocs; p++)
+		for (size_t d = 0; fdts[p] && d < fdts[p]->n_fds; d++)
+			if (fdts[p]->fds[d]->file < files->n_files &&
+			    tell[fdts[p]->fds[d]->file]) {
+				kill(pids[p], SIGWINCH);
+				break;
+			}
+	free(tell);
 }
 
 void files_restore_end(struct file_restore_env *env)

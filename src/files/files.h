@@ -87,6 +87,12 @@ struct file_ops {
 	 * 0 or -1 with why. */
 	int (*settle)(struct file_restore_env *env, const Capcr__File *f,
 		      int fd);
+	/* Optional: runs in capcr restore once every process is made and
+	 * verified, just before they run; what it changes outside the image
+	 * (a terminal's settings) no failed restore leaves behind.
+	 * Returns 1 if the processes holding the file should hear of it
+	 * (SIGWINCH: a full-screen program redraws), else 0. */
+	int (*release)(const Capcr__File *f);
 };
 
 /* Open PATH with the file-system rights of uid and gid instead of root's,
@@ -103,6 +109,11 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 /* Once every File is made: what the kinds made ahead and no File took is
  * closed, their tables freed. */
 void files_restore_end(struct file_restore_env *env);
+/* Every File's release (see file_ops), just before the processes run;
+ * then a SIGWINCH to each process of the image holding a File whose
+ * release asked for it. */
+void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,
+		   const pid_t *pids, size_t nprocs);
 void pipe_restore_end(struct file_restore_env *env);
 /* Does any process but those in skip[] (and us) hold the object link
  * names ("pipe:[N]")? */

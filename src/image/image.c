@@ -624,13 +624,18 @@ static void *slurp(struct image *img, const char *name, size_t *len,
 		return NULL;
 	}
 	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n <= 0)
-			break;
+	ssize_t n = 1;
+	while (got < (size_t)st.st_size &&
+	       (n = read(fd, buf + got, (size_t)st.st_size - got)) > 0)
 		got += (size_t)n;
-	}
+	int e = errno;
 	close(fd);
+	if (n < 0) {
+		free(buf);
+		snprintf(why, wl, "cannot read image file %s: %s", name,
+			 strerror(e));
+		return NULL;
+	}
 	*len = got;
 	return buf;
 }
@@ -649,11 +654,12 @@ static void *unpack(const ProtobufCMessageDescriptor *desc, const char *buf,
 		snprintf(why, wl, "%s is not a capcr image file", name);
 		return NULL;
 	}
-	if (h.format != CAPCR_IMAGE_FORMAT) {
+	if (h.format < CAPCR_IMAGE_FORMAT_MIN || h.format > CAPCR_IMAGE_FORMAT) {
 		snprintf(why, wl,
 			 "%s is from capcr image format %u, this capcr reads "
-			 "format %u",
-			 name, h.format, CAPCR_IMAGE_FORMAT);
+			 "formats %u to %u",
+			 name, h.format, CAPCR_IMAGE_FORMAT_MIN,
+			 CAPCR_IMAGE_FORMAT);
 		return NULL;
 	}
 	if (h.length != len - sizeof(h)) {
@@ -677,7 +683,7 @@ static int checksum_file(struct image *img, const Capcr__ImageFile *f,
 	const size_t bufsize = 1 << 20;
 	char *buf;
 	uint64_t total = 0;
-	ssize_t n;
+	ssize_t n = 0;
 
 	if (fd < 0)
 		return -1;
@@ -698,10 +704,16 @@ static int checksum_file(struct image *img, const Capcr__ImageFile *f,
 		XXH3_64bits_update(st, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
+	int e = errno;
 	close(fd);
 	free(buf);
 	uint64_t h = XXH3_64bits_digest(st);
 	XXH3_freeState(st);
+	if (n < 0) {
+		snprintf(why, wl, "cannot read image file %s: %s", f->name,
+			 strerror(e));
+		return -1;
+	}
 	if (total != f->size) {
 		snprintf(why, wl,
 			 "image file %s is truncated or extended: %llu bytes, "

@@ -15,7 +15,9 @@
 #include "capcr.pb-c.h"
 
 /* Version of the image format; bumped on every incompatible change. */
-#define CAPCR_IMAGE_FORMAT 2
+#define CAPCR_IMAGE_FORMAT 3
+/* The oldest format this capcr reads (docs/image-format.md, Changes). */
+#define CAPCR_IMAGE_FORMAT_MIN 2
 /* Every metadata file starts with this magic and the format version. */
 #define CAPCR_IMAGE_MAGIC "CAPCRIMG"
 

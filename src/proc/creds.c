@@ -138,9 +138,8 @@ int creds_check(const Capcr__Creds *c, uid_t owner, gid_t owner_gid,
 static long call(struct restore_ctx *ctx, struct tracee *t, long nr, long a1,
 		 long a2, long a3, long a4)
 {
-	long r = tracee_syscall(t, nr, a1, a2, a3, a4, 0, 0);
 	(void)ctx;
-	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+	return tracee_call(t, nr, a1, a2, a3, a4, 0, 0);
 }
 
 #define STEP(what, expr)                                                      \
@@ -166,7 +165,7 @@ static long set_caps(struct restore_ctx *ctx, struct tracee *t, uint64_t eff,
 
 	if (restore_poke(ctx, s, &hdr, sizeof(hdr)) < 0 ||
 	    restore_poke(ctx, s + 64, d, sizeof(d)) < 0)
-		return -EIO;
+		return -errno;
 	return call(ctx, t, SYS_capset, (long)s, (long)s + 64, 0, 0);
 }
 
@@ -189,7 +188,7 @@ int creds_restore(struct restore_ctx *ctx, struct tracee *t)
 		  0, 0));
 	if (c->n_groups &&
 	    restore_poke(ctx, s, gbuf, c->n_groups * sizeof(uint32_t)) < 0)
-		return restore_fail(ctx, "cannot write the groups");
+		return restore_fail(ctx, "cannot write the groups: %m");
 	STEP("set the supplementary groups",
 	     call(ctx, t, SYS_setgroups, (long)c->n_groups, (long)s, 0, 0));
 	STEP("set the gids",

@@ -40,7 +40,9 @@ static int tracee_dead(pid_t tid)
 		return errno == ENOENT || errno == ESRCH;
 	n = (int)read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	if (n <= 0)
+	if (n < 0)
+		return 0; /* not known: the caller looks again */
+	if (n == 0)
 		return 1;
 	buf[n] = 0;
 	const char *p = strrchr(buf, ')');
@@ -290,8 +292,9 @@ static int prepare(struct tracee *t)
 {
 	struct rescue_gadgets g;
 
-	if (rescue_gadgets(t->tid, t->kill_safe, &g) < 0)
-		return -1;
+	int r = rescue_gadgets(t->tid, t->kill_safe, &g);
+	if (r < 0)
+		return r;
 	t->gadget = g.syscall;
 	if (t->kill_safe && g.syscall_ret && g.restorer) {
 		struct user_regs_struct own;
@@ -319,8 +322,16 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 	int status, entered = 0;
 	long ret;
 
-	if (!t->gadget && prepare(t) < 0)
+	int e;
+
+	if (t->lost) {
+		errno = t->lost;
 		return TRACEE_INJECT_FAILED;
+	}
+	if (!t->gadget && (e = prepare(t)) < 0) {
+		errno = -e;
+		return TRACEE_INJECT_FAILED;
+	}
 	if (t->frame)
 		r.rsp = t->frame;
 	r.rip = t->gadget;
@@ -341,8 +352,10 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 	    ptrace(PTRACE_SYSCALL, t->tid, 0, 0) < 0)
 		goto broken;
 	for (;;) {
-		if (tracee_wait(t->tid, &status) < 0)
-			return TRACEE_INJECT_FAILED; /* it is gone */
+		if ((e = tracee_wait(t->tid, &status)) < 0) {
+			errno = t->lost = -e; /* it is gone */
+			return TRACEE_INJECT_FAILED;
+		}
 		int sig = WSTOPSIG(status);
 		if (WIFSTOPPED(status) && (status >> 16) == 0 &&
 		    (sig == (SIGTRAP | 0x80) || sig == SIGTRAP)) {
@@ -356,18 +369,33 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 			goto broken;
 	}
 	t->at_exit_stop = 1;
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0 || r.rip != t->gadget + 2)
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &r) < 0)
 		goto broken;
+	if (r.rip != t->gadget + 2) {
+		errno = EIO; /* stopped somewhere else than after our call */
+		goto broken;
+	}
 	ret = (long)r.rax;
 	/* Hand the thread its own state back at once, so that if we die
 	 * now it goes on as it would have: no register and no mask of ours
 	 * outlives the call (see put_back). */
-	if (put_back(t) < 0)
+	if ((e = put_back(t)) < 0) {
+		errno = t->lost = -e;
 		return TRACEE_INJECT_FAILED;
+	}
 	return ret;
 broken:
+	e = errno ? errno : EIO;
 	put_back(t);
+	errno = t->lost = e;
 	return TRACEE_INJECT_FAILED;
+}
+
+long tracee_call(struct tracee *t, long nr, long a1, long a2, long a3,
+		 long a4, long a5, long a6)
+{
+	long r = tracee_syscall(t, nr, a1, a2, a3, a4, a5, a6);
+	return r <= TRACEE_INJECT_FAILED ? -(errno ? errno : EIO) : r;
 }
 
 int tracee_release(struct tracee *t)

@@ -34,6 +34,9 @@ struct tracee {
 	int regs_dirty;    /* registers or mask changed: put back on release */
 	int at_exit_stop;  /* stopped at the exit of an injected call */
 	int kill_safe;     /* must survive capcr's death (not EXITKILL) */
+	int lost;          /* an injected call broke off: its errno, and no
+			    * further call is tried (where the thread stopped
+			    * is not known) */
 	uint64_t gadget;   /* address of a syscall instruction in the tracee */
 	uint64_t frame;    /* rescue frame: rsp of injected calls, or 0 */
 	uint64_t scratch;  /* free stack room under the frame, or 0 */
@@ -57,10 +60,14 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options);
  * calls.  0, or -1 if no call can be injected. */
 int tracee_prepare(struct tracee *t);
 /* Run one system call in the stopped tracee; returns its result (-errno on
- * failure, as the kernel returns it), or a value < -4095 if injecting
- * itself failed (then *err says why). */
+ * failure, as the kernel returns it), or TRACEE_INJECT_FAILED if injecting
+ * itself failed (then errno says why). */
 long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 		    long a4, long a5, long a6);
+/* The same, with an injection failure as -errno of its cause: for callers
+ * that only report, as a failed call of the tracee's would be. */
+long tracee_call(struct tracee *t, long nr, long a1, long a2, long a3,
+		 long a4, long a5, long a6);
 /* Walk a thread stopped at the exit of an injected call to a stop inside
  * signal delivery, where registers of an interrupted call (orig_rax, a
  * -ERESTART* rax) make the kernel restart it or fail it with EINTR as a

@@ -177,6 +177,11 @@ static int find_in(pid_t tid, int rescue, struct rescue_gadgets *g,
 		else if (perms[2] == 'x' && nexe < 16 && line[pos] == '/')
 			exe[nexe][0] = s, exe[nexe][1] = e, nexe++;
 	}
+	if (ferror(f)) {
+		int err = errno;
+		fclose(f);
+		return -err;
+	}
 	fclose(f);
 	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
 	if ((memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -184,16 +189,22 @@ static int find_in(pid_t tid, int rescue, struct rescue_gadgets *g,
 	if (*vdso && g->vdso_end - *vdso <= (1 << 20)) {
 		size_t len = g->vdso_end - *vdso;
 		unsigned char *buf = malloc(len);
-		if (buf && pread(memfd, buf, len, (off_t)*vdso) == (ssize_t)len)
-			for (size_t i = 0; i + 1 < len; i++) {
-				if (buf[i] != 0x0f || buf[i + 1] != 0x05)
-					continue;
-				if (!g->syscall)
-					g->syscall = *vdso + i;
-				if (!g->syscall_ret &&
-				    syscall_then_ret(buf + i, len - i))
-					g->syscall_ret = *vdso + i;
-			}
+		ssize_t got = buf ? pread(memfd, buf, len, (off_t)*vdso) : -1;
+		if (got != (ssize_t)len) {
+			int err = !buf ? ENOMEM : got < 0 ? errno : EIO;
+			free(buf);
+			close(memfd);
+			return -err;
+		}
+		for (size_t i = 0; i + 1 < len; i++) {
+			if (buf[i] != 0x0f || buf[i + 1] != 0x05)
+				continue;
+			if (!g->syscall)
+				g->syscall = *vdso + i;
+			if (!g->syscall_ret &&
+			    syscall_then_ret(buf + i, len - i))
+				g->syscall_ret = *vdso + i;
+		}
 		free(buf);
 	}
 	/* The restorer is in libc, or in a static executable's own text. */

@@ -33,15 +33,14 @@ static int bump_seq(int memfd, uint64_t region)
 int restore_update_capspace(struct restore_ctx *ctx)
 {
 	const Capcr__CapSpace *cs = ctx->fdt->capspace;
-	char path[64];
 	int memfd, changed = 0;
 
 	if (!cs || !cs->n_caps)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/mem", ctx->pid);
-	memfd = open(path, O_RDWR | O_CLOEXEC);
+	memfd = restore_memfd(ctx);
 	if (memfd < 0)
-		return restore_fail(ctx, "cannot open %s: %m", path);
+		return restore_fail(ctx, "cannot open the memory of process "
+					 "%d: %m", ctx->pid);
 	bump_seq(memfd, cs->region_addr);
 	for (size_t i = 0; i < cs->n_caps; i++) {
 		const Capcr__CapEntry *c = cs->caps[i];
@@ -76,7 +75,6 @@ int restore_update_capspace(struct restore_ctx *ctx)
 			changed++;
 	}
 	bump_seq(memfd, cs->region_addr);
-	close(memfd);
 	capcr_info("capability space: %zu capabilities restored, %d "
 		   "re-attached to this restore's descriptors",
 		   cs->n_caps - (size_t)changed, changed);

@@ -200,6 +200,14 @@ static void become_zombie(const Capcr__Task *k)
 	_exit((st >> 8) & 0xff);
 }
 
+static int in_image(const struct restore_tree *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == pid)
+			return 1;
+	return 0;
+}
+
 void restore_prelude(struct restore_tree *t, size_t idx)
 {
 	struct restore_ctx *me = &t->procs[idx];
@@ -215,8 +223,13 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	say(t, 1, "made");
 	if (me->task->sid == me->pid && setsid() < 0)
 		DIE(t, "setsid: %s", strerror(errno));
-	else if (me->task->sid != me->pid && me->task->pgid == me->pid)
+	else if (me->task->sid != me->pid && me->task->pgid == me->pid &&
+		 !(idx == 0 && !in_image(t, me->task->sid)))
 		setpgid(0, 0);
+	/* A root that led a job of a shell outside the image (CRIU's shell
+	 * job) stays in the group of capcr restore, the foreground job of
+	 * the shell it runs in now: a group of its own would be a
+	 * background job of that terminal, stopped at its first read. */
 	if (me->task->zombie)
 		become_zombie(me->task);
 	/* Children's deaths (zombies of the image) must not leave a SIGCHLD

@@ -56,6 +56,10 @@ static int ended_how(pid_t pid, char *buf, size_t len)
 		    0 ||
 	    si.si_pid != pid)
 		return 0;
+	/* A tracee's stops are reported without WSTOPPED: not an end. */
+	if (si.si_code != CLD_EXITED && si.si_code != CLD_KILLED &&
+	    si.si_code != CLD_DUMPED)
+		return 0;
 	if (si.si_code == CLD_EXITED)
 		snprintf(buf, len, "exited with status %d", si.si_status);
 	else

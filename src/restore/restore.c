@@ -89,6 +89,7 @@ static int read_images(struct restore_tree *t, const char *dir, char *why,
 		c->task = s.procs[i].task;
 		c->mm = s.procs[i].mm;
 		c->fdt = s.procs[i].fdt;
+		c->memfd = -1;
 	}
 	free(s.procs);
 	return r;
@@ -159,12 +160,26 @@ static int check_ids_free(struct restore_tree *t, char *why, size_t wl)
 /* Park a descriptor above every number of the image. */
 static int park(struct restore_tree *t, int fd)
 {
-	int hi;
+	int hi, e;
 
 	if (fd < 0)
 		return -1;
 	hi = fcntl(fd, F_DUPFD_CLOEXEC, t->fd_base);
+	e = errno;
 	close(fd);
+	errno = e;
+	return hi;
+}
+
+/* The same, saying why not: what names the descriptor. */
+static int park_or_say(struct restore_tree *t, int fd, const char *what,
+		       char *why, size_t wl)
+{
+	int hi = park(t, fd);
+
+	if (hi < 0 && fd >= 0)
+		snprintf(why, wl, "cannot move %s above descriptor %d: %s", what,
+			 t->fd_base, strerror(errno));
 	return hi;
 }
 
@@ -185,38 +200,23 @@ static int keep(struct restore_ctx *c, int fd)
 	return hi;
 }
 
-/* Every open file description of the image, made once, here. */
-static int make_files(struct restore_tree *t, char *why, size_t wl)
+/* Each File in turn, kept above the image's numbers, with its status
+ * flags and position.  -1 with env->why set at the first that fails. */
+static int make_each_file(struct restore_tree *t, struct file_restore_env *env)
 {
-	size_t nf = t->files->n_files;
+	char *why = env->why;
+	size_t wl = env->whylen;
 
-	if (shmem_restore_all(&t->img, t->files, &t->shmem_fd, why, wl) < 0)
-		return -1;
-	for (size_t i = 0; i < t->files->n_shmem; i++)
-		t->shmem_fd[i] = park(t, t->shmem_fd[i]);
-	if (sysv_restore_all(t->files, t->shmem_fd, &t->sysv_made, why, wl) <
-	    0)
-		return -1;
-	struct file_restore_env env = { .img = &t->img, .why = why,
-					.whylen = wl,
-					.inherited = t->inherited,
-					.ninherited = t->ninherited,
-					.shmem_fd = t->shmem_fd };
-
-	t->file_fd = calloc(nf + 1, sizeof(int));
-	if (!t->file_fd)
-		return snprintf(why, wl, "out of memory"), -1;
-	if (fault_at("restore-files"))
-		return snprintf(why, wl, "injected failure at restore-files"),
-		       -1;
-	for (size_t i = 0; i < nf; i++) {
+	for (size_t i = 0; i < t->files->n_files; i++) {
 		const Capcr__File *f = t->files->files[i];
 		const struct file_ops *ops = files_ops_for_kind(f->kind);
 		if (!ops)
 			return snprintf(why, wl, "image holds a file of "
 						 "unknown kind %d", f->kind),
 			       -1;
-		int fd = park(t, ops->restore(&env, f));
+		/* A failed restore has said why. */
+		int fd = park_or_say(t, ops->restore(env, f),
+				     f->path ? f->path : "an open file", why, wl);
 		if (fd < 0)
 			return -1;
 		t->file_fd[i] = fd;
@@ -229,13 +229,55 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 					(long long)f->pos, strerror(errno)),
 			       -1;
 	}
+	return 0;
+}
+
+/* Every open file description of the image, made once, here. */
+static int make_files(struct restore_tree *t, char *why, size_t wl)
+{
+	size_t nf = t->files->n_files;
+
+	if (shmem_restore_all(&t->img, t->files, &t->shmem_fd, why, wl) < 0)
+		return -1;
+	for (size_t i = 0; i < t->files->n_shmem; i++)
+		if ((t->shmem_fd[i] = park_or_say(t, t->shmem_fd[i],
+						  "a shared memory object", why,
+						  wl)) < 0)
+			return -1;
+	if (sysv_restore_all(t->files, t->shmem_fd, &t->sysv_made, why, wl) <
+	    0)
+		return -1;
+	struct file_restore_env env = { .img = &t->img, .why = why,
+					.whylen = wl,
+					.inherited = t->inherited,
+					.ninherited = t->ninherited,
+					.shmem_fd = t->shmem_fd };
+
+	t->file_fd = calloc(nf + 1, sizeof(int));
+	if (!t->file_fd)
+		return snprintf(why, wl, "out of memory"), -1;
+	for (size_t i = 0; i < nf; i++)
+		t->file_fd[i] = -1;
+	if (fault_at("restore-files"))
+		return snprintf(why, wl, "injected failure at restore-files"),
+		       -1;
+	int r = make_each_file(t, &env);
+	/* What the kinds kept while making them (pipe ends, ...) goes,
+	 * whether or not all were made. */
 	files_restore_end(&env);
 	for (unsigned p = 0; p < env.npd_ends; p++) {
 		t->pd_ends[p].file = env.pd_ends[p].file;
-		t->pd_ends[p].fd = park(t, env.pd_ends[p].fd);
+		if (r < 0) {
+			close(env.pd_ends[p].fd);
+			continue;
+		}
+		t->pd_ends[p].fd = park_or_say(t, env.pd_ends[p].fd,
+					       "a PD session", why, wl);
+		t->npd_ends = p + 1;
+		if (t->pd_ends[p].fd < 0)
+			r = -1;
 	}
-	t->npd_ends = env.npd_ends;
-	return 0;
+	return r;
 }
 
 /* Serve the ipc sessions of restored runtimes, each with the monitor's
@@ -445,6 +487,9 @@ static void close_made(struct restore_tree *t)
 		for (unsigned k = 0; k < t->procs[i].svc.nkeep; k++)
 			close(t->procs[i].svc.keep[k]);
 		t->procs[i].svc.nkeep = 0;
+		if (t->procs[i].memfd >= 0)
+			close(t->procs[i].memfd);
+		t->procs[i].memfd = -1;
 	}
 	if (t->status_wr >= 0)
 		close(t->status_wr);
@@ -487,6 +532,21 @@ static void tree_free(struct restore_tree *t)
 	image_close(&t->img);
 }
 
+static void release_files(struct restore_tree *t)
+{
+	Capcr__FdTable **fdts = calloc(t->nprocs + 1, sizeof(*fdts));
+	pid_t *pids = calloc(t->nprocs + 1, sizeof(*pids));
+
+	for (size_t i = 0; fdts && pids && i < t->nprocs; i++) {
+		fdts[i] = t->procs[i].task->zombie ? NULL : t->procs[i].fdt;
+		pids[i] = t->procs[i].pid;
+	}
+	if (fdts && pids)
+		files_release(t->files, fdts, pids, t->nprocs);
+	free(fdts);
+	free(pids);
+}
+
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
@@ -497,6 +557,12 @@ static void usage_restore(FILE *out)
 		"  -D, --images-dir DIR          the image\n"
 		"  -d, --restore-detached        return once it runs\n"
 		"      --pidfile FILE            write the root's PID to FILE\n"
+		"  -j, --shell-job               accepted, as CRIU's: a terminal\n"
+		"                                or pipe from outside the image\n"
+		"                                is always re-attached to the same\n"
+		"                                descriptor of capcr restore, and a\n"
+		"                                job of a shell comes back in capcr\n"
+		"                                restore's (foreground) group\n"
 		"      --" IMAGE_UNTRUSTED_OPT "         restore an image another user owns\n"
 		"                                or may write (docs/security.md)\n");
 }
@@ -508,6 +574,7 @@ int cmd_restore(int argc, char **argv)
 		{ "restore-detached", no_argument, NULL, 'd' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "shell-job", no_argument, NULL, 'j' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -533,8 +600,10 @@ int cmd_restore(int argc, char **argv)
 	t.img.dirfd = t.status_rd = t.status_wr = -1;
 	note_inherited(&t);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "D:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:djh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'j':
+			break; /* what capcr always does: see usage */
 		case 'D':
 			dir = optarg;
 			break;
@@ -605,7 +674,10 @@ int cmd_restore(int argc, char **argv)
 		goto fail;
 	}
 	t.status_rd = sp[0];
-	t.status_wr = park(&t, sp[1]);
+	t.status_wr = park_or_say(&t, sp[1], "the status pipe", why,
+				  sizeof(why));
+	if (t.status_wr < 0)
+		goto fail;
 	sigset_t orig;
 	if (supervise_prepare(&orig) < 0) {
 		snprintf(why, sizeof(why), "signalfd: %s", strerror(errno));
@@ -705,6 +777,9 @@ int cmd_restore(int argc, char **argv)
 			goto fail;
 		}
 	}
+	/* What the kinds change outside the image (a terminal's settings),
+	 * now that nothing can fail any more. */
+	release_files(&t);
 	/* Let them all go, children first, so a parent never runs while
 	 * its children are still held. */
 	for (size_t i = t.nprocs; i-- > 0;) {

@@ -36,6 +36,7 @@ struct restore_ctx {
 	size_t nthreads;
 	int seized;
 	uint64_t scratch;
+	int memfd;              /* its /proc/PID/mem, once opened, or -1 */
 	char why[512];
 };
 
@@ -81,9 +82,11 @@ void restore_prelude(struct restore_tree *tree, size_t idx)
 /* takeover.c: from capcr restore, with the process stopped: replace its
  * memory and state by the image's.  0 or -1 with why. */
 int restore_takeover(struct restore_ctx *ctx);
-/* Write len bytes at addr in the process.  0, or -1. */
+/* Write len bytes at addr in the process.  0, or -1 with errno. */
 int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
 		 size_t len);
+/* The process's memory, opened once (read-write); -1 with errno. */
+int restore_memfd(struct restore_ctx *ctx);
 
 /* capspace.c: update the cap-map entries whose object changed. */
 int restore_update_capspace(struct restore_ctx *ctx);

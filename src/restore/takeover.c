@@ -63,12 +63,15 @@ struct ksigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
-/* One injected call; an injection failure becomes -EIO. */
+/* One injected call; an injection failure comes back as -errno of its
+ * cause.  A failure leaves errno set too, for the "%m" of the message. */
 static long sys_in(struct tracee *t, long nr, long a1, long a2, long a3,
 		   long a4, long a5, long a6)
 {
-	long r = tracee_syscall(t, nr, a1, a2, a3, a4, a5, a6);
-	return r <= TRACEE_INJECT_FAILED ? -EIO : r;
+	long r = tracee_call(t, nr, a1, a2, a3, a4, a5, a6);
+	if (r < 0 && r > -4096)
+		errno = (int)-r;
+	return r;
 }
 
 /* The same in the leader. */
@@ -82,16 +85,28 @@ static long sys(struct restore_ctx *ctx, long nr, long a1, long a2, long a3,
 int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
 		 size_t len)
 {
-	char path[64];
-	int fd, r;
+	int fd = restore_memfd(ctx);
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/mem", ctx->pid);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	r = pwrite(fd, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
-	close(fd);
-	return r;
+	n = pwrite(fd, buf, len, (off_t)addr);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0)
+		errno = EIO; /* an address the process does not map */
+	return -1;
+}
+
+int restore_memfd(struct restore_ctx *ctx)
+{
+	char path[64];
+
+	if (ctx->memfd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/mem", ctx->pid);
+		ctx->memfd = open(path, O_RDWR | O_CLOEXEC);
+	}
+	return ctx->memfd;
 }
 
 struct area {
@@ -121,6 +136,12 @@ static int child_maps(pid_t pid, struct area *a, int max)
 		snprintf(a[n].name, sizeof(a[n].name), "%s", p);
 		n++;
 	}
+	if (ferror(f)) {
+		int e = errno;
+		fclose(f);
+		errno = e;
+		return -1;
+	}
 	fclose(f);
 	return n;
 }
@@ -147,7 +168,7 @@ static int replace_specials(struct restore_ctx *ctx)
 	int n = child_maps(ctx->pid, a, 512);
 
 	if (n < 0)
-		return restore_fail(ctx, "cannot read the new process's map");
+		return restore_fail(ctx, "cannot read the new process's map: %m");
 	for (int i = 0; i < n; i++) {
 		if (!strcmp(a[i].name, "[vdso]") || !strcmp(a[i].name, "[vvar]") ||
 		    !strcmp(a[i].name, "[vvar_vclock]") ||
@@ -318,14 +339,14 @@ static int set_mm_layout(struct restore_ctx *ctx)
 	if (ctx->task->has_auxv) {
 		if (restore_poke(ctx, s + 1024, ctx->task->auxv.data,
 			 ctx->task->auxv.len) < 0)
-			return restore_fail(ctx, "cannot write auxv");
+			return restore_fail(ctx, "cannot write auxv: %m");
 		map.auxv = (__u64 *)(uintptr_t)(s + 1024);
 		map.auxv_size = (uint32_t)ctx->task->auxv.len;
 	}
 	if (ctx->svc.exe < 0)
 		map.exe_fd = (uint32_t)-1;
 	if (restore_poke(ctx, s, &map, sizeof(map)) < 0)
-		return restore_fail(ctx, "cannot write the mm layout");
+		return restore_fail(ctx, "cannot write the mm layout: %m");
 	long r = sys(ctx, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)s,
 		     sizeof(map), 0, 0);
 	if (r < 0)
@@ -351,6 +372,8 @@ static uint64_t inherited_dispositions(pid_t pid)
 	while (fgets(line, sizeof(line), f))
 		if (!strncmp(line, "SigIgn:", 7) || !strncmp(line, "SigCgt:", 7))
 			m |= strtoull(line + 7, NULL, 16);
+	if (ferror(f))
+		m = ~0ULL; /* not known: reset them all */
 	fclose(f);
 	return m;
 }
@@ -366,7 +389,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 	uint64_t inherited = inherited_dispositions(ctx->pid);
 	struct ksigaction dfl = { 0, 0, 0, 0 };
 	if (inherited && restore_poke(ctx, s, &dfl, sizeof(dfl)) < 0)
-		return restore_fail(ctx, "cannot write a signal action");
+		return restore_fail(ctx, "cannot write a signal action: %m");
 	for (int sig = 1; sig <= 64; sig++)
 		if ((inherited >> (sig - 1) & 1) && sig != SIGKILL &&
 		    sig != SIGSTOP &&
@@ -384,7 +407,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		    (r = sys(ctx, SYS_rt_sigaction, a->sig, (long)s, 0, 8, 0,
 			     0)) < 0)
 			return restore_fail(ctx, "cannot restore the handler of "
-						 "signal %u", a->sig);
+						 "signal %u: %m", a->sig);
 	}
 	for (size_t i = 0; i < t->n_itimers; i++) {
 		const Capcr__Itimer *it = t->itimers[i];
@@ -399,8 +422,20 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		if (restore_poke(ctx, s, &v, sizeof(v)) < 0 ||
 		    sys(ctx, SYS_setitimer, it->which, (long)s, 0, 0, 0, 0) < 0)
 			return restore_fail(ctx, "cannot restore interval timer "
-						 "%u", it->which);
+						 "%u: %m", it->which);
 	}
+	return 0;
+}
+
+/* After the threads: a timer that signals one thread (SIGEV_THREAD_ID, as
+ * glibc's SIGEV_THREAD timers do, to their helper thread) can be made
+ * only once that thread is there. */
+static int restore_posix_timers(struct restore_ctx *ctx)
+{
+	const Capcr__Task *t = ctx->task;
+	uint64_t s = ctx->scratch;
+	long r;
+
 	if (t->n_posix_timers &&
 	    sys(ctx, SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0, 0) < 0)
 		return restore_fail(ctx, "POSIX timers cannot be restored with "
@@ -422,7 +457,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		if (restore_poke(ctx, s, &sev, sizeof(sev)) < 0 ||
 		    restore_poke(ctx, s + 256, &id, sizeof(id)) < 0 ||
 		    restore_poke(ctx, s + 512, &its, sizeof(its)) < 0)
-			return restore_fail(ctx, "cannot write timer data");
+			return restore_fail(ctx, "cannot write timer data: %m");
 		r = sys(ctx, SYS_timer_create, pt->clockid, (long)s,
 			(long)(s + 256), 0, 0, 0);
 		if (r < 0)
@@ -432,7 +467,7 @@ static int restore_signals_timers(struct restore_ctx *ctx)
 		if ((its.it_value.tv_sec || its.it_value.tv_nsec) &&
 		    sys(ctx, SYS_timer_settime, pt->id, 0, (long)(s + 512), 0,
 			0, 0) < 0)
-			return restore_fail(ctx, "cannot arm POSIX timer %d",
+			return restore_fail(ctx, "cannot arm POSIX timer %d: %m",
 					    pt->id);
 	}
 	if (t->n_posix_timers)
@@ -455,7 +490,7 @@ static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
 		    (r = sys_in(tr, SYS_sigaltstack, (long)s, 0, 0, 0, 0, 0)) <
 			    0)
 			return restore_fail(ctx, "cannot restore the alternate "
-						 "signal stack of thread %d",
+						 "signal stack of thread %d: %m",
 					    th->tid);
 	}
 	if (th->has_robust_list)
@@ -481,7 +516,7 @@ static int thread_calls(struct restore_ctx *ctx, struct tracee *tr,
 		if (restore_poke(ctx, s, &si, sizeof(si)) < 0 ||
 		    sys_in(tr, SYS_rt_tgsigqueueinfo, ctx->pid, th->tid,
 			   si.si_signo, (long)s, 0, 0) < 0)
-			return restore_fail(ctx, "cannot queue signal %d again",
+			return restore_fail(ctx, "cannot queue signal %d again: %m",
 					    si.si_signo);
 	}
 	return 0;
@@ -550,7 +585,7 @@ static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
 
 	if (restore_poke(ctx, ctx->scratch, &ca, sizeof(ca)) < 0 ||
 	    restore_poke(ctx, ctx->scratch + 256, &tid, sizeof(tid)) < 0)
-		return restore_fail(ctx, "cannot write clone arguments");
+		return restore_fail(ctx, "cannot write clone arguments: %m");
 	long r = sys(ctx, SYS_clone3, (long)ctx->scratch, sizeof(ca), 0, 0, 0,
 		     0);
 	if (r != tid)
@@ -600,7 +635,7 @@ static int restore_threads(struct restore_ctx *ctx)
 		if (restore_poke(ctx, ctx->scratch, &si, sizeof(si)) < 0 ||
 		    sys(ctx, SYS_rt_sigqueueinfo, ctx->pid, si.si_signo,
 			(long)ctx->scratch, 0, 0, 0) < 0)
-			return restore_fail(ctx, "cannot queue signal %d again",
+			return restore_fail(ctx, "cannot queue signal %d again: %m",
 					    si.si_signo);
 	}
 	return 0;
@@ -632,10 +667,10 @@ int restore_takeover(struct restore_ctx *ctx)
 	r = sys(ctx, SYS_mmap, 0, 8192, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r < 0 && r > -4096)
-		return restore_fail(ctx, "cannot map a scratch page");
+		return restore_fail(ctx, "cannot map a scratch page: %m");
 	ctx->scratch = (uint64_t)r;
 	if (set_mm_layout(ctx) < 0 || restore_signals_timers(ctx) < 0 ||
-	    restore_threads(ctx) < 0)
+	    restore_threads(ctx) < 0 || restore_posix_timers(ctx) < 0)
 		return -1;
 	/* Last of what needs root: the recorded credentials (they also
 	 * clear the parent-death signal, set again below). */

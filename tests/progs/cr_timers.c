@@ -18,7 +18,10 @@
  *   - a POSIX timer deleted before the dump: its id is not back;
  *   - a one-shot POSIX timer whose signal is blocked: it has fired before
  *     the dump, the signal is still pending after it and comes on unblock
- *     with SI_TIMER and its value.
+ *     with SI_TIMER and its value;
+ *   - a SIGEV_THREAD timer every 25 ms (glibc: a helper thread the kernel
+ *     signals by SIGEV_THREAD_ID, which starts a thread per expiry): its
+ *     function still runs, with its value.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -35,6 +38,18 @@ static volatile int pt_last_value, pt_last_timerid;
  * monotonic timer, every 30 ms, overwrites pt_last_value, and a loaded
  * machine may not look in between. */
 static volatile int real_fired;
+static int th_fires, th_value;
+
+static void on_thread_timer(union sigval v)
+{
+	__atomic_store_n(&th_value, v.sival_int, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&th_fires, 1, __ATOMIC_SEQ_CST);
+}
+
+static int thread_fires(void)
+{
+	return __atomic_load_n(&th_fires, __ATOMIC_SEQ_CST);
+}
 
 static void on_alarm(int sig)
 {
@@ -157,9 +172,21 @@ int main(void)
 	struct itimerspec once = { { 0, 0 }, { 0, 5000000 } };
 	SETUP(timer_settime(t_pend, 0, &once, NULL) == 0, "timer_settime pend");
 
+	timer_t t_thread;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD;
+	sev.sigev_notify_function = on_thread_timer;
+	sev.sigev_value.sival_int = 0x7777;
+	SETUP(timer_create(CLOCK_MONOTONIC, &sev, &t_thread) == 0,
+	      "timer thread");
+	struct itimerspec every = { { 0, 25000000 }, { 0, 25000000 } };
+	SETUP(timer_settime(t_thread, 0, &every, NULL) == 0,
+	      "timer_settime thread");
+
 	/* Some signals before the dump. */
-	WAIT_FOR(alarms >= 3 && pt_fires >= 3, 20000);
-	SETUP(alarms >= 3 && pt_fires >= 3, "timers fire");
+	WAIT_FOR(alarms >= 3 && pt_fires >= 3 && thread_fires() >= 3, 20000);
+	SETUP(alarms >= 3 && pt_fires >= 3 && thread_fires() >= 3,
+	      "timers fire");
 	sigset_t pending;
 	sigpending(&pending);
 	SETUP(sigismember(&pending, SIG_PEND), "the blocked timer's signal is "
@@ -173,7 +200,7 @@ int main(void)
 	SETUP(timer_gettime(t_real, &g0) == 0, "timer_gettime real");
 	double rem0 = ts_s(&g0.it_value);
 	double t0 = cr_now();
-	cr_info("set up: 3 interval timers, 4 POSIX timers (one deleted), one "
+	cr_info("set up: 3 interval timers, 5 POSIX timers (one deleted), one "
 		"timer signal pending");
 	cr_ready();
 	cr_wait_go();
@@ -249,6 +276,15 @@ int main(void)
 	      "POSIX timer: si_timerid %d, want %d", pt_last_timerid,
 	      (int)(intptr_t)t_mono);
 	CHECK(!pt_bad, "POSIX timer: %d signals without SI_TIMER", pt_bad);
+	int tf0 = thread_fires();
+	WAIT_FOR(thread_fires() >= tf0 + 5, 30000);
+	CHECK(thread_fires() >= tf0 + 5, "SIGEV_THREAD timer: %d runs of its "
+					"function in the 30 s after the go, "
+					"want 5 or more",
+	      thread_fires() - tf0);
+	CHECK(__atomic_load_n(&th_value, __ATOMIC_SEQ_CST) == 0x7777,
+	      "SIGEV_THREAD timer: value %#x, want 0x7777",
+	      __atomic_load_n(&th_value, __ATOMIC_SEQ_CST));
 	pt_bad = 0;
 
 	/* The realtime timer, made to fire soon: its own value. */
