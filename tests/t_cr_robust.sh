@@ -200,7 +200,7 @@ printf '\143\000\000\000' |
 check "format field patched to 99" \
 	test "$(od -An -tu4 -j8 -N4 "$T/version/inventory.img" | tr -d ' ')" = 99
 bad_restore version "inventory.img of format 99" "format 99" \
-	"reads format [0-9]"
+	"reads formats [0-9]+ to [0-9]"
 
 bad_copy nocore
 rm "$T/nocore/core-$P.img"

@@ -28,6 +28,8 @@
 #     victim as it was (its descriptors) and restore.
 #  6. Restore right after a dump from a plain shell, where the orphans
 #     are left to init (no subreaper): restore waits for their PIDs.
+#  7. A shell loop whose children end by themselves, dumped with -R five
+#     times: a child that ends after the tree is let go is no failure.
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
@@ -418,5 +420,25 @@ if tree_root plain; then
 else
 	not_ok "orphans to init: crt_tree got ready"
 fi
+
+# ---------------------------------------------------------------------------
+echo "# 7. dump -R of a shell loop whose children come and go"
+bash -c 'while :; do /bin/true; sleep 0.02; done' >/dev/null 2>&1 </dev/null &
+LOOP=$!
+cr_track "$LOOP" bash
+sleep 0.2
+bad=0
+for i in 1 2 3 4 5; do
+	mkdir -p "$T/loop.$i"
+	if ! "$CAPCR" dump -R -t "$LOOP" -D "$T/loop.$i" >"$T/loop.$i.log" 2>&1; then
+		bad=$((bad + 1))
+		show "$T/loop.$i.log"
+	fi
+done
+check "shell loop: 5 dumps -R all succeed ($bad failed)" test "$bad" -eq 0
+st=$(awk '{print $3}' "/proc/$LOOP/stat" 2>/dev/null)
+check "shell loop: it goes on (state ${st:-gone})" test -n "$st" -a "$st" != Z
+kill -KILL "$LOOP" 2>/dev/null
+{ wait "$LOOP"; } 2>/dev/null
 
 finish

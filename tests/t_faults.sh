@@ -85,5 +85,11 @@ pt C dumpR kill write 0.5
 pt C dumpR tkill ptrace 0.3
 # Restore of the threads.
 pt T restore err openat 0.5 EMFILE
+# a read of /proc in the middle, a ptrace call that breaks off in the
+# middle of an injected call, the last descriptor moved above the image's
+# numbers (the status pipe: without it the restore waited for ever)
+pt T restore err read 0.5 EIO
+pt T restore err ptrace 0.5 ESRCH
+pt T restore err fcntl 1 EMFILE
 
 finish

@@ -714,13 +714,18 @@ int cmd_dump(int argc, char **argv)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)
 		drop_scratch(&t.procs[i]);
+	/* With -R, whether all were still there is asked before they go:
+	 * once let go, a process may end by itself (a shell loop's child),
+	 * which says nothing of the image. */
 	if (leave) {
+		if (still_stopped(&t, &failed) < 0)
+			goto fail;
 		for (size_t i = 0; i < t.nprocs; i++)
 			release_all(&t.procs[i]);
 		t_released = now_ns();
 	}
-	if (write_images(&t, &failed) < 0 || still_stopped(&t, &failed) < 0 ||
-	    commit(&t) < 0)
+	if (write_images(&t, &failed) < 0 ||
+	    (!leave && still_stopped(&t, &failed) < 0) || commit(&t) < 0)
 		goto fail;
 	ok = 1;
 	if (!leave) {
@@ -791,7 +796,8 @@ fail:
 	/* Say what became of them: a process that died meanwhile is what
 	 * made the dump fail, and goes on nowhere. */
 	size_t gone = 0;
-	for (size_t i = 0; i < t.nprocs; i++) {
+	/* Let go already (-R): what ended since ended by itself. */
+	for (size_t i = 0; !(leave && t_released) && i < t.nprocs; i++) {
 		struct pollfd pf = { .fd = t.procs[i].pidfd, .events = POLLIN };
 		char st = proc_state(t.procs[i].pid, NULL);
 		/* A process killed meanwhile may still be on its way out. */

@@ -21,6 +21,8 @@
 #   FAULTS_LIMIT=K    at most K points per target, operation and fault kind:
 #                     every syscall's first calls, then evenly spaced N
 #   FAULTS_ONLY=RE    only the groups "KIND:OP:FAULT" matching RE (grep -E)
+#   FAULTS_CALLS=RE   err and kill: only the system calls matching RE
+#                     (whole name, e.g. 'read|pread64|openat')
 #   FAULTS_OUT=DIR    where points.log and summary.txt go (build/faults)
 #   FAULTS_TIME=S     start no point after S seconds (the summary says so)
 # Prints each point's outcome as it goes, then the counts per outcome and
@@ -43,6 +45,7 @@ LIMIT=${FAULTS_LIMIT:-0}
 TIME=${FAULTS_TIME:-0}
 STOPPED=0
 ONLY=${FAULTS_ONLY:-.}
+CALLS=${FAULTS_CALLS:-.*}
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/capcr-faults.XXXXXX)
 . "$ROOT/tests/faults/lib_faults.sh"
@@ -71,6 +74,7 @@ points() {
 		} ;;
 	*) while read -r sc f m; do
 			flt_skip "$sc" && continue
+			grep -qE -- "^($CALLS)\$" <<<"$sc" || continue
 			for ((i = f; i <= m; i++)); do echo "$sc $i"; done
 		done <"$W/calls-$kind-$op" ;;
 	esac >"$W/all"
