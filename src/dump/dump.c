@@ -585,6 +585,20 @@ static int still_stopped(struct dump_tree *t, size_t *failed)
 	return 0;
 }
 
+/* Every process of the tree but the root lost its parent with it and went
+ * to init (or a subreaper), which reaps it soon but not at once (this
+ * machine's init: up to 2 s).  Their PIDs should be free when the dump
+ * returns, so that a restore right after finds them so: wait for that, a
+ * bounded time.  The root's PID is for its own parent to reap. */
+static void wait_orphans_reaped(struct dump_tree *t)
+{
+	uint64_t until = now_ns() + 3000000000ull;
+
+	for (size_t i = 1; i < t->nprocs; i++)
+		while (proc_state(t->procs[i].pid, NULL) && now_ns() < until)
+			usleep(2000);
+}
+
 static void drop_scratch(struct dump_ctx *c)
 {
 	if (c->scratch_mapped)
@@ -760,6 +774,7 @@ int cmd_dump(int argc, char **argv)
 			if (d->pidfd >= 0)
 				poll(&p, 1, 5000);
 		}
+		wait_orphans_reaped(&t);
 		if (unkilled)
 			ok = 0;
 	}
