@@ -30,6 +30,8 @@
 #     are left to init (no subreaper): restore waits for their PIDs.
 #  7. A shell loop whose children end by themselves, dumped with -R five
 #     times: a child that ends after the tree is let go is no failure.
+#  8. A process stopped by SIGSTOP stays stopped through dump -R, and
+#     comes back stopped from its image; SIGCONT lets it go on.
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
@@ -440,5 +442,34 @@ st=$(awk '{print $3}' "/proc/$LOOP/stat" 2>/dev/null)
 check "shell loop: it goes on (state ${st:-gone})" test -n "$st" -a "$st" != Z
 kill -KILL "$LOOP" 2>/dev/null
 { wait "$LOOP"; } 2>/dev/null
+
+
+# ---------------------------------------------------------------------------
+echo "# 8. a process stopped by SIGSTOP"
+state_of() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null; }
+state_is() { # PID STATE: within 5 s
+	local i
+	for ((i = 0; i < 500; i++)); do
+		[ "$(state_of "$1")" = "$2" ] && return 0
+		sleep 0.01
+	done
+	return 1
+}
+sleep 1000 >/dev/null 2>&1 </dev/null &
+SP=$!
+cr_track "$SP" sleep
+kill -STOP "$SP"
+check "stopped: it is stopped" state_is "$SP" T
+mkdir "$T/stopped.r" "$T/stopped.img"
+check "stopped: dump -R exits 0" "$CAPCR" dump -R -t "$SP" -D "$T/stopped.r"
+check "stopped: still stopped after dump -R" state_is "$SP" T
+check "stopped: dump exits 0" "$CAPCR" dump -t "$SP" -D "$T/stopped.img"
+{ wait "$SP"; } 2>/dev/null
+check "stopped: restore -d exits 0" "$CAPCR" restore -d -D "$T/stopped.img"
+check "stopped: it comes back stopped (state $(state_of "$SP"))" \
+	state_is "$SP" T
+kill -CONT "$SP"
+check "stopped: SIGCONT lets it go on" state_is "$SP" S
+kill -KILL "$SP" 2>/dev/null
 
 finish

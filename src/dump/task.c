@@ -435,6 +435,11 @@ int dump_task(struct dump_ctx *ctx)
 
 	capcr__task__init(t);
 	ctx->task = t;
+	/* Stopped by a signal (a shell's ^Z, SIGSTOP): it comes back so. */
+	if (ctx->nthreads && ctx->threads[0].stop_sig) {
+		t->has_stop_signal = 1;
+		t->stop_signal = (uint32_t)ctx->threads[0].stop_sig;
+	}
 	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
 	    dump_rlimits(ctx, t) < 0)
 		return -1;

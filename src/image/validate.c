@@ -389,6 +389,11 @@ static int check_task(struct vctx *v, size_t i)
 	if (t->has_pdeathsig && (t->pdeathsig < 0 || t->pdeathsig > 64))
 		return bad(v, "%s: pdeathsig %d is not a signal", file,
 			   t->pdeathsig);
+	if (t->has_stop_signal && t->stop_signal != SIGSTOP &&
+	    t->stop_signal != SIGTSTP && t->stop_signal != SIGTTIN &&
+	    t->stop_signal != SIGTTOU)
+		return bad(v, "%s: stop_signal %u is not a signal that stops",
+			   file, t->stop_signal);
 	if (t->umask > 0777)
 		return bad(v, "%s: umask %#o", file, t->umask);
 	if (t->n_sigactions > 64)

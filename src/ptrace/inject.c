@@ -181,8 +181,13 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 		/* A signal that was on its way stops the thread first: keep
 		 * it for the thread (re-inject on the next resume) and wait
 		 * for our interrupt. */
-		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP)
+		/* Our interrupt reports SIGTRAP; a thread already stopped
+		 * by SIGSTOP or SIGTSTP (group-stop) reports that signal. */
+		if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) {
+			if (WSTOPSIG(status) != SIGTRAP)
+				t->stop_sig = WSTOPSIG(status);
 			break;
+		}
 		if (WIFSTOPPED(status)) {
 			int sig = WSTOPSIG(status);
 			if (ptrace(PTRACE_CONT, tid, 0, sig) < 0)

@@ -34,6 +34,7 @@ struct tracee {
 	int regs_dirty;    /* registers or mask changed: put back on release */
 	int at_exit_stop;  /* stopped at the exit of an injected call */
 	int kill_safe;     /* must survive capcr's death (not EXITKILL) */
+	int stop_sig;      /* stopped by this signal (group-stop) when seized */
 	int lost;          /* an injected call broke off: its errno, and no
 			    * further call is tried (where the thread stopped
 			    * is not known) */

@@ -786,7 +786,11 @@ int cmd_restore(int argc, char **argv)
 		struct restore_ctx *p = &t.procs[i];
 		for (size_t k = 0; k < p->nthreads; k++)
 			ptrace(PTRACE_DETACH, p->threads[k].tid, 0, 0);
-		if (p->seized && ptrace(PTRACE_DETACH, p->pid, 0, 0) < 0) {
+		/* A process stopped by a signal when dumped stops again at
+		 * once, as the signal makes it (group-stop). */
+		int stop = p->task->has_stop_signal ? (int)p->task->stop_signal
+						     : 0;
+		if (p->seized && ptrace(PTRACE_DETACH, p->pid, 0, stop) < 0) {
 			int e = errno;
 			if (made_check(&made, why, sizeof(why)) == 0)
 				snprintf(why, sizeof(why),

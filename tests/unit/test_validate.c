@@ -378,6 +378,18 @@ static void bad_signals(void **state)
 	refused("core-100.img", "sigactions[0].sig 9", NULL);
 }
 
+/* Only a signal that stops may say how a process was stopped: the
+ * restore hands it to PTRACE_DETACH. */
+static void bad_stop_signal(void **state)
+{
+	(void)state;
+	task[0].has_stop_signal = 1;
+	task[0].stop_signal = 9;
+	refused("core-100.img", "stop_signal 9", NULL);
+	task[0].stop_signal = 19; /* SIGSTOP */
+	assert_int_equal(image_set_validate(&set, why, sizeof(why)), 0);
+}
+
 static void short_cap_entry(void **state)
 {
 	(void)state;
@@ -573,6 +585,7 @@ int main(void)
 		T(data_file_not_listed),
 		T(huge_strings),
 		T(bad_signals),
+		T(bad_stop_signal),
 		T(short_cap_entry),
 		T(short_regs),
 		T(big_auxv),
