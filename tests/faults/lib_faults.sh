@@ -746,6 +746,15 @@ _flt_judge_dump() {
 		return
 	fi
 	[ "$fault" = tkill ] && tgt_stop
+	# A committed image of processes that could not be ended after it
+	# is kept, said so: the work is not thrown away.
+	if [ -n "$left" ] && [ "$committed" = 1 ] &&
+		grep -q 'the image is complete' "$log.err" &&
+		flt_names_cause "$log" "$er"; then
+		OUTCOME=ok-failed-with-cause
+		WHY="image kept, processes go on: $msg"
+		return
+	fi
 	if [ -n "$left" ]; then
 		OUTCOME=leftover
 		WHY="left in the image directory: $(echo $left); capcr said: $msg"
