@@ -32,6 +32,9 @@
 #     times: a child that ends after the tree is let go is no failure.
 #  8. A process stopped by SIGSTOP stays stopped through dump -R, and
 #     comes back stopped from its image; SIGCONT lets it go on.
+#  9. A process whose working directory was removed comes back in a
+#     removed directory of the same name (or beside it, when the name is
+#     taken again), and nothing is left on disk.
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
@@ -471,5 +474,38 @@ check "stopped: it comes back stopped (state $(state_of "$SP"))" \
 kill -CONT "$SP"
 check "stopped: SIGCONT lets it go on" state_is "$SP" S
 kill -KILL "$SP" 2>/dev/null
+
+
+# ---------------------------------------------------------------------------
+echo "# 9. a deleted working directory"
+for taken in 0 1; do
+	D=$T/gone.$taken
+	bash -c "mkdir -p '$D' && cd '$D' && rmdir '$D' && exec sleep 1000" \
+		>/dev/null 2>&1 </dev/null &
+	GP=$!
+	cr_track "$GP" sleep
+	for ((i = 0; i < 200; i++)); do
+		[ "$(readlink "/proc/$GP/cwd")" = "$D (deleted)" ] && break
+		sleep 0.01
+	done
+	mkdir "$T/gone$taken.img"
+	check "deleted cwd ($taken): dump exits 0" "$CAPCR" dump -t "$GP" -D "$T/gone$taken.img"
+	{ wait "$GP"; } 2>/dev/null
+	[ "$taken" = 1 ] && mkdir "$D"
+	check "deleted cwd ($taken): restore -d exits 0" "$CAPCR" restore -d -D "$T/gone$taken.img"
+	cwd=$(readlink "/proc/$GP/cwd")
+	if [ "$taken" = 0 ]; then
+		check "deleted cwd: back in '$D (deleted)' (is '$cwd')" \
+			test "$cwd" = "$D (deleted)"
+		check "deleted cwd: nothing left on disk" test ! -e "$D"
+	else
+		check "deleted cwd, name taken: in a removed directory beside it (is '$cwd')" \
+			grep -qE "^$D\.capcr-[A-Za-z0-9]{6} \(deleted\)\$" <<<"$cwd"
+		check "deleted cwd, name taken: the new directory is left alone" test -d "$D"
+		check "deleted cwd, name taken: nothing else left on disk" \
+			test "$(ls -d "$D".* 2>/dev/null | wc -l)" -eq 0
+	fi
+	kill -KILL "$GP" 2>/dev/null
+done
 
 finish

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -153,11 +155,43 @@ static void settle_files(struct restore_tree *t, struct restore_ctx *me)
 	}
 }
 
+/* A working directory removed while the process was in it: made again
+ * where it was (or, if that name is taken now, beside it), entered and
+ * removed, so the process is again in a deleted directory.  Made with the
+ * image owner's rights, as every path of the image. */
+static int enter_deleted(struct restore_tree *t, const char *cwd)
+{
+	static const char tag[] = " (deleted)";
+	size_t n = strlen(cwd), tl = sizeof(tag) - 1;
+	char path[PATH_MAX];
+	int r = -1, e = ENOENT;
+
+	if (n <= tl || n - tl >= sizeof(path) - 16 ||
+	    strcmp(cwd + n - tl, tag) || cwd[0] != '/')
+		return errno = ENOENT, -1;
+	memcpy(path, cwd, n - tl);
+	path[n - tl] = 0;
+	uid_t ou = (uid_t)setfsuid(t->img.owner_uid);
+	gid_t og = (gid_t)setfsgid(t->img.owner_gid);
+	if (mkdir(path, 0700) == 0 ||
+	    (errno == EEXIST && (strcat(path, ".capcr-XXXXXX"), mkdtemp(path)))) {
+		r = chdir(path);
+		e = errno;
+		rmdir(path);
+	} else {
+		e = errno;
+	}
+	setfsuid(ou);
+	setfsgid(og);
+	errno = e;
+	return r;
+}
+
 static void restore_attrs(struct restore_tree *t, const Capcr__Task *k)
 {
 	/* Both paths are as capcr sees them: enter the directory first,
 	 * then the root, which leaves the working directory alone. */
-	if (chdir(k->cwd) < 0)
+	if (chdir(k->cwd) < 0 && enter_deleted(t, k->cwd) < 0)
 		DIE(t, "cannot enter the working directory %s: %s", k->cwd,
 		    strerror(errno));
 	if (k->root && strcmp(k->root, "/") && chroot(k->root) < 0)
