@@ -220,7 +220,10 @@ static int make_each_file(struct restore_tree *t, struct file_restore_env *env)
 		if (fd < 0)
 			return -1;
 		t->file_fd[i] = fd;
-		/* Status flags (O_NONBLOCK, O_APPEND, ...) and position. */
+		/* Status flags (O_NONBLOCK, O_APPEND, ...) and position; an
+		 * O_PATH descriptor has neither. */
+		if (f->flags & O_PATH)
+			continue;
 		fcntl(fd, F_SETFL, (int)f->flags);
 		if (f->has_pos && lseek(fd, f->pos, SEEK_SET) < 0 &&
 		    errno != ESPIPE)

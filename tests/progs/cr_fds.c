@@ -210,6 +210,12 @@ int main(int argc, char **argv)
 		       open(self, O_RDONLY | O_NONBLOCK));
 	SETUP(write(w3, "third", 5) == 5, "write pipe 3");
 
+	/* O_PATH: a place, not an open file (no position, no flags to set) */
+	int opath = note("O_PATH directory",
+			 open("/etc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+	struct stat etc0;
+	SETUP(fstat(opath, &etc0) == 0, "fstat O_PATH");
+
 	/* FIFO */
 	SETUP(mkfifo(cr_path("fifo"), 0600) == 0, "mkfifo");
 	int fifo = note("fifo", open(cr_path("fifo"), O_RDWR | O_CLOEXEC));
@@ -391,6 +397,11 @@ int main(int argc, char **argv)
 	CHECK(write(w3, "4th", 3) == 3 && readable_within(r3b, 1000) &&
 		      read(r3b, buf, 16) == 3 && !memcmp(buf, "4th", 3),
 	      "pipe 3: its second read description is not of the same pipe");
+	struct stat etc1;
+	CHECK(fstat(opath, &etc1) == 0 && etc1.st_ino == etc0.st_ino &&
+		      etc1.st_dev == etc0.st_dev &&
+		      (fcntl(opath, F_GETFL) & O_PATH),
+	      "O_PATH: not an O_PATH descriptor of the same directory");
 
 	/* FIFO */
 	memset(buf, 0, 16);
