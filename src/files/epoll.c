@@ -131,12 +131,13 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	return fd;
 }
 
-static int settle(struct file_restore_env *env, const Capcr__File *f, int fd)
+static int settle(struct file_restore_env *env, const Capcr__File *f, int fd,
+		  int first)
 {
 	pid_t me = (pid_t)syscall(SYS_getpid);
 
-	/* Only the process whose numbers the interest list uses. */
-	if (f->has_pid && f->pid != me)
+	/* Once, in the process whose numbers the interest list uses. */
+	if ((f->has_pid && f->pid != me) || fd != first)
 		return 0;
 	for (size_t i = 0; i < f->n_epoll; i++) {
 		const Capcr__EpollTarget *t = f->epoll[i];

@@ -82,11 +82,13 @@ struct file_ops {
 	 * or -1 with why.  Runs in capcr restore, before any process. */
 	int (*restore)(struct file_restore_env *env, const Capcr__File *f);
 	/* Optional: runs in each restored process that holds the file, once
-	 * all its descriptors are at their numbers (fd is one of them), for
-	 * what names other descriptors by number (epoll's interest list).
+	 * all its descriptors are at their numbers, for every descriptor of
+	 * the file (fd), first being the lowest of them in this process:
+	 * for what names other descriptors by number (epoll's interest
+	 * list), or what only the process itself can open (/proc/PID/...).
 	 * 0 or -1 with why. */
 	int (*settle)(struct file_restore_env *env, const Capcr__File *f,
-		      int fd);
+		      int fd, int first);
 	/* Optional: runs in capcr restore once every process is made and
 	 * verified, just before they run; what it changes outside the image
 	 * (a terminal's settings) no failed restore leaves behind.

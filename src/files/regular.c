@@ -16,6 +16,7 @@
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -295,6 +296,29 @@ static int restore_deleted(struct file_restore_env *env, const Capcr__File *f,
 	return r < 0 ? -1 : nfd;
 }
 
+/* /proc/N/... (the kernel never shows /proc/self): N may be a process
+ * of the image, which does not exist while capcr restore makes files. */
+static int proc_of_a_pid(const char *path)
+{
+	const char *p = path;
+
+	if (!p || strncmp(p, "/proc/", 6))
+		return 0;
+	p += 6;
+	if (*p < '1' || *p > '9')
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '/' || !*p;
+}
+
+static int is_dev_null(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == makedev(1, 3);
+}
+
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	/* The status flags go back with F_SETFL afterwards; here only what
@@ -311,6 +335,10 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	if (f->kind == CAPCR__FILE_KIND__FILE_FIFO)
 		return restore_fifo(env, f, oflags);
 	fd = open_image_path(env, f, oflags | O_CLOEXEC | O_NOCTTY);
+	/* A file of a process not made yet (its own /proc/PID/status): a
+	 * stand-in until settle opens it in the process. */
+	if (fd < 0 && errno == ENOENT && proc_of_a_pid(f->path))
+		return open("/dev/null", (oflags & O_ACCMODE) | O_CLOEXEC);
 	if (fd < 0)
 		return FILE_FAIL(env, "cannot open %s again: %s%s", f->path,
 				 strerror(errno),
@@ -329,10 +357,47 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	return fd;
 }
 
+/* The stand-in of a /proc/PID file replaced by the file itself, opened in
+ * the process now that every process of its part of the tree exists; the
+ * process's other descriptors of it follow the first. */
+static int settle(struct file_restore_env *env, const Capcr__File *f, int fd,
+		  int first)
+{
+	if (!proc_of_a_pid(f->path) || !is_dev_null(fd))
+		return 0;
+	int fdflags = fcntl(fd, F_GETFD);
+	if (fd != first) {
+		if (dup2(first, fd) < 0)
+			return FILE_FAIL(env, "dup2: %s", strerror(errno));
+		fcntl(fd, F_SETFD, fdflags);
+		return 0;
+	}
+	int oflags = (int)(f->flags & (O_ACCMODE | O_DIRECTORY | O_PATH));
+	int nf = open_image_path(env, f, oflags | O_CLOEXEC | O_NOCTTY);
+	if (nf < 0)
+		return FILE_FAIL(env, "cannot open %s again: %s", f->path,
+				 strerror(errno));
+	int r = dup2(nf, fd);
+	close(nf);
+	if (r < 0)
+		return FILE_FAIL(env, "dup2: %s", strerror(errno));
+	fcntl(fd, F_SETFD, fdflags);
+	if (!(f->flags & O_PATH)) {
+		fcntl(fd, F_SETFL, (int)f->flags);
+		if (f->has_pos && lseek(fd, f->pos, SEEK_SET) < 0 &&
+		    errno != ESPIPE)
+			return FILE_FAIL(env, "cannot seek %s to %lld: %s",
+					 f->path, (long long)f->pos,
+					 strerror(errno));
+	}
+	return 0;
+}
+
 const struct file_ops file_regular = {
 	.kind = CAPCR__FILE_KIND__FILE_REG,
 	.name = "regular",
 	.match = match,
 	.dump = dump,
 	.restore = restore,
+	.settle = settle,
 };

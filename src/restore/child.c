@@ -147,10 +147,12 @@ static void settle_files(struct restore_tree *t, struct restore_ctx *me)
 		const Capcr__Fd *fd = me->fdt->fds[i];
 		const Capcr__File *f = t->files->files[fd->file];
 		const struct file_ops *ops = files_ops_for_kind(f->kind);
-		int first = 1;
-		for (size_t j = 0; j < i; j++)
-			first &= me->fdt->fds[j]->file != fd->file;
-		if (first && ops && ops->settle && ops->settle(&env, f, fd->fd) < 0)
+		int first = fd->fd;
+		for (size_t j = 0; j < me->fdt->n_fds; j++)
+			if (me->fdt->fds[j]->file == fd->file &&
+			    me->fdt->fds[j]->fd < first)
+				first = me->fdt->fds[j]->fd;
+		if (ops && ops->settle && ops->settle(&env, f, fd->fd, first) < 0)
 			DIE(t, "%s", why);
 	}
 }

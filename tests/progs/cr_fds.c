@@ -216,6 +216,13 @@ int main(int argc, char **argv)
 	struct stat etc0;
 	SETUP(fstat(opath, &etc0) == 0, "fstat O_PATH");
 
+	/* Its own /proc file, part read: it does not exist while the
+	 * restore makes files, only once the process is back. */
+	int pst = note("own /proc/PID/status", open("/proc/self/status",
+						    O_RDONLY | O_CLOEXEC));
+	char pline[8];
+	SETUP(read(pst, pline, 5) == 5, "read /proc/self/status");
+
 	/* FIFO */
 	SETUP(mkfifo(cr_path("fifo"), 0600) == 0, "mkfifo");
 	int fifo = note("fifo", open(cr_path("fifo"), O_RDWR | O_CLOEXEC));
@@ -397,6 +404,14 @@ int main(int argc, char **argv)
 	CHECK(write(w3, "4th", 3) == 3 && readable_within(r3b, 1000) &&
 		      read(r3b, buf, 16) == 3 && !memcmp(buf, "4th", 3),
 	      "pipe 3: its second read description is not of the same pipe");
+	char pwant[64], phave[64];
+	snprintf(pwant, sizeof(pwant), "/proc/%d/status", (int)getpid());
+	link_of(pst, phave, sizeof(phave));
+	memset(pline, 0, sizeof(pline));
+	CHECK(!strcmp(phave, pwant) && lseek(pst, 0, SEEK_CUR) == 5 &&
+		      read(pst, pline, 1) == 1 && pline[0] == '\t',
+	      "own /proc file: %s at %lld, was %s at 5", phave,
+	      (long long)lseek(pst, 0, SEEK_CUR), pwant);
 	struct stat etc1;
 	CHECK(fstat(opath, &etc1) == 0 && etc1.st_ino == etc0.st_ino &&
 		      etc1.st_dev == etc0.st_dev &&
