@@ -19,6 +19,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "files.h"
 
 #define DELETED " (deleted)"
@@ -88,6 +89,25 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	f->mode = in->st.st_mode;
 	f->has_size = 1;
 	f->size = (uint64_t)in->st.st_size;
+	if (S_ISLNK(in->st.st_mode)) {
+		/* held with O_PATH|O_NOFOLLOW: the link itself */
+		char to[4096];
+		ssize_t n = readlinkat(in->copy, "", to, sizeof(to) - 1);
+		if (n < 0)
+			return FILE_FAIL(env, "cannot read symbolic link %s "
+					      "(descriptor %d): %s",
+					 path, in->fd, strerror(errno));
+		to[n] = 0;
+		f->link_target = arena_strdup(env->arena, to);
+	}
+	if (!S_ISREG(in->st.st_mode) && in->st.st_nlink == 0 &&
+	    (S_ISDIR(in->st.st_mode) || S_ISFIFO(in->st.st_mode) ||
+	     S_ISLNK(in->st.st_mode)) &&
+	    l > strlen(DELETED) && !strcmp(path + l - strlen(DELETED), DELETED)) {
+		/* a name to make it at again, and remove */
+		path[l - strlen(DELETED)] = 0;
+		f->has_deleted = f->deleted = 1;
+	}
 	if (S_ISREG(in->st.st_mode) && in->st.st_nlink == 0) {
 		char name[64];
 		if (l > strlen(DELETED) &&
@@ -188,6 +208,37 @@ static const char *open_hint(struct file_restore_env *env,
 	return buf;
 }
 
+/* A symbolic link held with O_PATH|O_NOFOLLOW: the link itself, which
+ * must still be one pointing where it did. */
+static int open_link(struct file_restore_env *env, const Capcr__File *f)
+{
+	char to[4096];
+	struct stat st;
+	uid_t ou = (uid_t)setfsuid(env->img->owner_uid);
+	gid_t og = (gid_t)setfsgid(env->img->owner_gid);
+	int fd = f->path && f->path[0] == '/'
+			 ? open(f->path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+			 : (errno = EINVAL, -1);
+	int e = errno;
+	setfsuid(ou);
+	setfsgid(og);
+	if (fd < 0)
+		return FILE_FAIL(env, "cannot open symbolic link %s again: %s",
+				 f->path ? f->path : "?", strerror(e));
+	ssize_t n = fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)
+			    ? readlinkat(fd, "", to, sizeof(to) - 1)
+			    : -1;
+	if (n >= 0)
+		to[n] = 0;
+	if (n < 0 || !f->link_target || strcmp(to, f->link_target)) {
+		close(fd);
+		return FILE_FAIL(env, "%s is no longer the symbolic link to %s "
+				      "it was at the dump",
+				 f->path, f->link_target ? f->link_target : "?");
+	}
+	return fd;
+}
+
 /* A named FIFO: a handle of our own, read and write, opened first, so that
  * a write-only open does not fail for want of a reader (ENXIO) and the data
  * can go back in; the data only if the FIFO is still empty (another File
@@ -266,6 +317,75 @@ static int make_ghost(const char *path)
 	return fd;
 }
 
+/* Make a directory, FIFO or symbolic link at path, as the owner. */
+static int make_node(const Capcr__File *f, const char *path)
+{
+	switch (f->mode & S_IFMT) {
+	case S_IFDIR:
+		return mkdir(path, 0700);
+	case S_IFIFO:
+		return mkfifo(path, 0600);
+	case S_IFLNK:
+		return f->link_target ? symlink(f->link_target, path)
+				      : (errno = EINVAL, -1);
+	}
+	return errno = EINVAL, -1;
+}
+
+/*
+ * A deleted directory, FIFO or symbolic link comes back the way it went:
+ * made at its name (or, if that is taken now, at a fresh name beside it,
+ * leaving the taken one alone), opened, and its name removed; with the
+ * image owner's rights, as every path of the image.
+ */
+static int restore_deleted_node(struct file_restore_env *env,
+				const Capcr__File *f, int oflags)
+{
+	char path[4200];
+	uid_t ou = (uid_t)setfsuid(env->img->owner_uid);
+	gid_t og = (gid_t)setfsgid(env->img->owner_gid);
+	int made = -1, e = 0, fd = -1;
+
+	snprintf(path, sizeof(path), "%s", f->path);
+	for (int i = 0; i < 16 && made < 0; i++) {
+		if (i)
+			snprintf(path, sizeof(path), "%s.capcr-%06x", f->path,
+				 (unsigned)random() & 0xffffff);
+		made = make_node(f, path);
+		e = errno;
+		if (made < 0 && e != EEXIST)
+			break;
+	}
+	setfsuid(ou);
+	setfsgid(og);
+	if (made < 0)
+		return FILE_FAIL(env, "cannot make deleted %s %s again: %s",
+				 S_ISDIR(f->mode)    ? "directory"
+				 : S_ISFIFO(f->mode) ? "FIFO"
+						     : "symbolic link",
+				 f->path, strerror(e));
+	Capcr__File at = *f;
+	at.path = path;
+	if (S_ISFIFO(f->mode)) {
+		fd = restore_fifo(env, &at, oflags);
+	} else if (S_ISLNK(f->mode)) {
+		fd = open_link(env, &at);
+	} else {
+		fd = open_image_path(env, &at, oflags | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			FILE_FAIL(env, "cannot open re-made directory %s: %s",
+				  path, strerror(errno));
+	}
+	ou = (uid_t)setfsuid(env->img->owner_uid);
+	og = (gid_t)setfsgid(env->img->owner_gid);
+	if (S_ISDIR(f->mode) ? rmdir(path) : unlink(path))
+		capcr_warn("cannot remove %s, made again to restore a deleted "
+			   "one: %s", path, strerror(errno));
+	setfsuid(ou);
+	setfsgid(og);
+	return fd;
+}
+
 static int restore_deleted(struct file_restore_env *env, const Capcr__File *f,
 			   int oflags)
 {
@@ -330,10 +450,14 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	char hint[160];
 	int fd;
 
+	if (f->deleted && f->has_mode && !S_ISREG(f->mode))
+		return restore_deleted_node(env, f, oflags);
 	if (f->deleted)
 		return restore_deleted(env, f, oflags);
 	if (f->kind == CAPCR__FILE_KIND__FILE_FIFO)
 		return restore_fifo(env, f, oflags);
+	if (f->has_mode && S_ISLNK(f->mode))
+		return open_link(env, f);
 	fd = open_image_path(env, f, oflags | O_CLOEXEC | O_NOCTTY);
 	/* A file of a process not made yet (its own /proc/PID/status): a
 	 * stand-in until settle opens it in the process. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -673,6 +674,13 @@ static int check_file(struct vctx *v, size_t k)
 	if (!str_ok(f->path, PATH_MAX - 1, 0))
 		return bad(v, "%s: files[%zu].path is longer than PATH_MAX", fn,
 			   k);
+	if (!str_ok(f->link_target, PATH_MAX - 1, 0))
+		return bad(v, "%s: files[%zu].link_target is longer than "
+			      "PATH_MAX", fn, k);
+	if (f->tty && f->tty->termios.len != sizeof(struct termios))
+		return bad(v, "%s: files[%zu].tty holds %zu bytes of termios, "
+			      "not %zu", fn, k, f->tty->termios.len,
+			   sizeof(struct termios));
 	if (data_file_ok(v, fn, "a file's data_file", f->data_file, NULL) < 0 ||
 	    data_file_ok(v, fn, "a socket's socket_queue_file",
 			 f->socket_queue_file, NULL) < 0)

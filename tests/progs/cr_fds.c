@@ -216,6 +216,24 @@ int main(int argc, char **argv)
 	struct stat etc0;
 	SETUP(fstat(opath, &etc0) == 0, "fstat O_PATH");
 
+	/* A directory, a FIFO with data and a symbolic link, each removed
+	 * while open; and a symbolic link itself held open. */
+	SETUP(mkdir(cr_path("ddir"), 0700) == 0, "mkdir ddir");
+	int ddir = note("deleted directory",
+			open(cr_path("ddir"), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	SETUP(rmdir(cr_path("ddir")) == 0, "rmdir ddir");
+	SETUP(mkfifo(cr_path("dfifo"), 0600) == 0, "mkfifo dfifo");
+	int dfifo = note("deleted FIFO", open(cr_path("dfifo"), O_RDWR | O_CLOEXEC));
+	SETUP(write(dfifo, "ghost", 5) == 5, "write dfifo");
+	SETUP(unlink(cr_path("dfifo")) == 0, "unlink dfifo");
+	SETUP(symlink("/etc", cr_path("dlink")) == 0, "symlink dlink");
+	int dlink = note("deleted symbolic link",
+			 open(cr_path("dlink"), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+	SETUP(unlink(cr_path("dlink")) == 0, "unlink dlink");
+	SETUP(symlink("/etc", cr_path("alink")) == 0, "symlink alink");
+	int alink = note("symbolic link",
+			 open(cr_path("alink"), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+
 	/* Its own /proc file, part read: it does not exist while the
 	 * restore makes files, only once the process is back. */
 	int pst = note("own /proc/PID/status", open("/proc/self/status",
@@ -412,6 +430,24 @@ int main(int argc, char **argv)
 		      read(pst, pline, 1) == 1 && pline[0] == '\t',
 	      "own /proc file: %s at %lld, was %s at 5", phave,
 	      (long long)lseek(pst, 0, SEEK_CUR), pwant);
+	struct stat sd;
+	CHECK(fstat(ddir, &sd) == 0 && S_ISDIR(sd.st_mode) && sd.st_nlink == 0,
+	      "deleted directory: not a removed directory");
+	memset(buf, 0, 16);
+	CHECK(readable_within(dfifo, 1000) && read(dfifo, buf, 16) == 5 &&
+		      !memcmp(buf, "ghost", 5),
+	      "deleted FIFO: its data is gone");
+	CHECK(fstat(dfifo, &sd) == 0 && S_ISFIFO(sd.st_mode) && sd.st_nlink == 0,
+	      "deleted FIFO: not a removed FIFO");
+	char lt[64];
+	ssize_t ln = readlinkat(dlink, "", lt, sizeof(lt) - 1);
+	CHECK(ln == 4 && !memcmp(lt, "/etc", 4) && fstat(dlink, &sd) == 0 &&
+		      S_ISLNK(sd.st_mode) && sd.st_nlink == 0,
+	      "deleted symbolic link: not a removed link to /etc");
+	ln = readlinkat(alink, "", lt, sizeof(lt) - 1);
+	CHECK(ln == 4 && !memcmp(lt, "/etc", 4) && fstat(alink, &sd) == 0 &&
+		      S_ISLNK(sd.st_mode) && sd.st_nlink == 1,
+	      "symbolic link held open: not the link to /etc");
 	struct stat etc1;
 	CHECK(fstat(opath, &etc1) == 0 && etc1.st_ino == etc0.st_ino &&
 		      etc1.st_dev == etc0.st_dev &&
