@@ -117,6 +117,15 @@ void files_restore_end(struct file_restore_env *env);
 void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,
 		   const pid_t *pids, size_t nprocs);
 void pipe_restore_end(struct file_restore_env *env);
+/* extents.c: a file's data extents into image data file name, holes left
+ * out, as page runs (vaddr: offset in the file); and back into dst, none
+ * past size.  0 or -1 with why. */
+int extents_save(struct image *img, struct arena *a, int fd, uint64_t size,
+		 const char *name, Capcr__PageRun ***runs, size_t *nruns,
+		 char *why, size_t wl);
+int extents_load(struct image *img, const char *name,
+		 Capcr__PageRun *const *runs, size_t nruns, uint64_t size,
+		 int dst, char *why, size_t wl);
 /* Does any process but those in skip[] (and us) hold the object link
  * names ("pipe:[N]")? */
 int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);

@@ -117,7 +117,11 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		f->path = arena_strdup(env->arena, path);
 		snprintf(name, sizeof(name), "deleted-%lu.img",
 			 (unsigned long)in->st.st_ino);
-		return files_save_contents(env, in->copy, name, f, 1);
+		/* Its data extents: a sparse file stays sparse. */
+		f->data_file = arena_strdup(env->arena, name);
+		return extents_save(env->img, env->arena, in->copy, f->size,
+				    name, &f->data_runs, &f->n_data_runs,
+				    env->why, env->whylen);
 	}
 	if (S_ISSOCK(in->st.st_mode) || S_ISBLK(in->st.st_mode))
 		return FILE_FAIL(env, "descriptor %d (%s) is of a kind capcr "
@@ -399,7 +403,12 @@ static int restore_deleted(struct file_restore_env *env, const Capcr__File *f,
 	if (fd < 0)
 		return FILE_FAIL(env, "cannot re-create deleted file %s: %s",
 				 f->path, strerror(errno));
-	int r = files_load_contents(env, f, fd);
+	/* Format 2 saved the whole contents, holes as zeros. */
+	int r = f->n_data_runs
+			? extents_load(env->img, f->data_file, f->data_runs,
+				       f->n_data_runs, f->size, fd, env->why,
+				       env->whylen)
+			: files_load_contents(env, f, fd);
 	if (r == 0 && ftruncate(fd, (off_t)f->size) < 0)
 		r = FILE_FAIL(env, "cannot size re-created file %s", f->path);
 	if (r == 0 && fchmod(fd, mode) < 0)

@@ -37,7 +37,6 @@ static int shmem_dump_locked(struct image *img, struct arena *a,
 			     int fd, const char *name, char *why, size_t wl)
 {
 	struct stat st;
-	static char buf[1 << 20]; /* under shmem_dump's lock */
 
 	if (fstat(fd, &st) < 0)
 		return files_fail(why, wl, "fstat of shared memory: %s",
@@ -66,52 +65,10 @@ static int shmem_dump_locked(struct image *img, struct arena *a,
 	}
 	char dname[64];
 	snprintf(dname, sizeof(dname), "shmem-%lu.img", (unsigned long)st.st_ino);
-	struct image_data d;
-	int r = image_data_open(img, &d, dname);
-	if (r < 0)
-		return files_fail(why, wl, "cannot create %s: %s", dname,
-				  strerror(-r));
 	/* Only the extents that hold data: a shmem file has holes where no
 	 * page was ever written. */
-	off_t pos = 0, end = st.st_size;
-	while (pos < end && !r) {
-		off_t data = lseek(fd, pos, SEEK_DATA);
-		if (data < 0)
-			break; /* ENXIO: no more data */
-		off_t hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || hole > end)
-			hole = end;
-		Capcr__PageRun *run = arena_alloc(a, sizeof(*run));
-		capcr__page_run__init(run);
-		run->vaddr = (uint64_t)data;
-		run->npages = (uint64_t)(hole - data + 4095) / 4096;
-		run->offset = d.size;
-		for (off_t o = data; o < data + (off_t)run->npages * 4096;) {
-			size_t want = (size_t)(data + (off_t)run->npages * 4096 - o);
-			if (want > sizeof(buf))
-				want = sizeof(buf);
-			ssize_t got = pread(fd, buf, want, o);
-			if (got < 0) {
-				r = files_fail(why, wl, "cannot read shared "
-						       "memory: %s",
-					       strerror(errno));
-				break;
-			}
-			/* past the end of the object: zeros to a page */
-			if ((size_t)got < want)
-				memset(buf + got, 0, want - (size_t)got);
-			if ((r = image_data_write(&d, buf, want)) < 0) {
-				r = files_fail(why, wl, "cannot write %s: %s",
-					       dname, strerror(-r));
-				break;
-			}
-			o += (off_t)want;
-		}
-		arena_push(a, (void ***)&sh->runs, &sh->n_runs, run);
-		pos = data + (off_t)run->npages * 4096;
-	}
-	if (image_data_close(img, &d) < 0 && !r)
-		r = files_fail(why, wl, "cannot sync %s", dname);
+	int r = extents_save(img, a, fd, (uint64_t)st.st_size, dname, &sh->runs,
+			     &sh->n_runs, why, wl);
 	sh->data_file = arena_strdup(a, dname);
 	arena_push(a, (void ***)&files->shmem, &files->n_shmem, sh);
 	return r < 0 ? -1 : (int)(files->n_shmem - 1);
@@ -128,7 +85,6 @@ int shmem_restore_all(struct image *img, const Capcr__Files *files, int **fds,
 		      char *why, size_t wl)
 {
 	int *v = calloc(files->n_shmem + 1, sizeof(int));
-	static char buf[1 << 20];
 
 	*fds = v;
 	if (!v)
@@ -145,38 +101,9 @@ int shmem_restore_all(struct image *img, const Capcr__Files *files, int **fds,
 					  (unsigned long long)sh->size,
 					  strerror(errno));
 		v[i] = fd;
-		int src = sh->data_file ? image_open_data(img, sh->data_file)
-					: -1;
-		for (size_t k = 0; k < sh->n_runs; k++) {
-			uint64_t left = sh->runs[k]->npages * 4096;
-			uint64_t from = sh->runs[k]->offset;
-			uint64_t to = sh->runs[k]->vaddr;
-			while (left) {
-				size_t want = left < sizeof(buf) ? left
-								 : sizeof(buf);
-				if (to + want > sh->size)
-					want = to < sh->size ? sh->size - to : 0;
-				if (!want)
-					break;
-				if (src < 0 ||
-				    pread(src, buf, want, (off_t)from) !=
-					    (ssize_t)want ||
-				    pwrite(fd, buf, want, (off_t)to) !=
-					    (ssize_t)want) {
-					if (src >= 0)
-						close(src);
-					return files_fail(why, wl,
-							  "cannot refill shared "
-							  "memory from %s",
-							  sh->data_file);
-				}
-				left -= want;
-				from += want;
-				to += want;
-			}
-		}
-		if (src >= 0)
-			close(src);
+		if (extents_load(img, sh->data_file, sh->runs, sh->n_runs,
+				 sh->size, fd, why, wl) < 0)
+			return -1;
 		/* F_SEAL_SEAL alone was a memfd made without sealing. */
 		if (sh->has_seals && sh->seals &&
 		    fcntl(fd, F_ADD_SEALS, sh->seals) < 0)

@@ -681,9 +681,18 @@ static int check_file(struct vctx *v, size_t k)
 		return bad(v, "%s: files[%zu].tty holds %zu bytes of termios, "
 			      "not %zu", fn, k, f->tty->termios.len,
 			   sizeof(struct termios));
-	if (data_file_ok(v, fn, "a file's data_file", f->data_file, NULL) < 0 ||
+	uint64_t data = 0;
+	if (data_file_ok(v, fn, "a file's data_file", f->data_file, &data) < 0 ||
 	    data_file_ok(v, fn, "a socket's socket_queue_file",
 			 f->socket_queue_file, NULL) < 0)
+		return -1;
+	/* A deleted file's extents: inside its size and its data file. */
+	if (f->n_data_runs && (!f->data_file || !f->size || f->size > USER_END))
+		return bad(v, "%s: files[%zu] has data runs but no data_file "
+			      "or no size", fn, k);
+	if (f->n_data_runs &&
+	    check_runs(v, fn, "files", k, f->data_runs, f->n_data_runs, 0,
+		       (f->size + PAGE - 1) / PAGE * PAGE, data) < 0)
 		return -1;
 	if (f->has_pid && (f->pid <= 0 || f->pid >= PID_LIMIT))
 		return bad(v, "%s: files[%zu].pid %d is not a PID", fn, k,

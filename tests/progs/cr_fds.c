@@ -216,6 +216,20 @@ int main(int argc, char **argv)
 	struct stat etc0;
 	SETUP(fstat(opath, &etc0) == 0, "fstat O_PATH");
 
+	/* A sparse file removed while open: 4 KiB of data, a 1 MiB hole,
+	 * 4 KiB of data, a 1 MiB hole at the end. */
+	int sparse = note("deleted sparse file",
+			  open(cr_path("sparse"), O_RDWR | O_CREAT | O_CLOEXEC,
+			       0600));
+	char blk[4096];
+	memset(blk, 'A', sizeof(blk));
+	SETUP(pwrite(sparse, blk, sizeof(blk), 0) == 4096, "write sparse A");
+	memset(blk, 'B', sizeof(blk));
+	SETUP(pwrite(sparse, blk, sizeof(blk), 1 << 20) == 4096,
+	      "write sparse B");
+	SETUP(ftruncate(sparse, (2 << 20) + 4096) == 0, "size sparse");
+	SETUP(unlink(cr_path("sparse")) == 0, "unlink sparse");
+
 	/* A directory, a FIFO with data and a symbolic link, each removed
 	 * while open; and a symbolic link itself held open. */
 	SETUP(mkdir(cr_path("ddir"), 0700) == 0, "mkdir ddir");
@@ -431,6 +445,21 @@ int main(int argc, char **argv)
 	      "own /proc file: %s at %lld, was %s at 5", phave,
 	      (long long)lseek(pst, 0, SEEK_CUR), pwant);
 	struct stat sd;
+	char blk2[4096];
+	CHECK(fstat(sparse, &sd) == 0 && sd.st_nlink == 0 &&
+		      sd.st_size == (2 << 20) + 4096 &&
+		      sd.st_blocks * 512 <= 64 * 1024,
+	      "deleted sparse file: %lld bytes in %lld blocks, want %d bytes "
+	      "in at most 128 (its holes are gone)",
+	      (long long)sd.st_size, (long long)sd.st_blocks, (2 << 20) + 4096);
+	CHECK(lseek(sparse, 4096, SEEK_DATA) == (1 << 20) &&
+		      lseek(sparse, (1 << 20) + 4096, SEEK_DATA) < 0,
+	      "deleted sparse file: its data is not where it was");
+	CHECK(pread(sparse, blk2, 4096, 0) == 4096 && blk2[0] == 'A' &&
+		      blk2[4095] == 'A' &&
+		      pread(sparse, blk2, 4096, 1 << 20) == 4096 &&
+		      blk2[0] == 'B' && blk2[4095] == 'B',
+	      "deleted sparse file: its contents differ");
 	CHECK(fstat(ddir, &sd) == 0 && S_ISDIR(sd.st_mode) && sd.st_nlink == 0,
 	      "deleted directory: not a removed directory");
 	memset(buf, 0, 16);
