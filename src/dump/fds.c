@@ -228,6 +228,19 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		f->has_pos = 1;
 		f->pos = x->k->pos;
 	}
+	/* Who gets SIGIO and SIGURG for it (F_SETOWN), and which signal
+	 * (F_SETSIG): the description's own, read through our copy. */
+	struct f_owner_ex own = { 0 };
+	if (in.copy >= 0 && fcntl(in.copy, F_GETOWN_EX, &own) == 0 && own.pid) {
+		f->has_owner_type = f->has_owner_pid = 1;
+		f->owner_type = (uint32_t)own.type;
+		f->owner_pid = own.pid;
+	}
+	int sig = in.copy >= 0 ? fcntl(in.copy, F_GETSIG) : -1;
+	if (sig > 0) {
+		f->has_owner_signal = 1;
+		f->owner_signal = sig;
+	}
 	if (ops->dump(&env, &in, f) < 0)
 		return -1;
 	arena_push(&t->arena, (void ***)&t->files->files, &t->files->n_files,

@@ -694,6 +694,12 @@ static int check_file(struct vctx *v, size_t k)
 	    check_runs(v, fn, "files", k, f->data_runs, f->n_data_runs, 0,
 		       (f->size + PAGE - 1) / PAGE * PAGE, data) < 0)
 		return -1;
+	if ((f->has_owner_type && f->owner_type > 2) ||
+	    (f->has_owner_pid && (f->owner_pid <= 0 || f->owner_pid >= PID_LIMIT)) ||
+	    (f->has_owner_signal && (f->owner_signal < 0 || f->owner_signal > 64)))
+		return bad(v, "%s: files[%zu]: owner %u/%d or signal %d is not "
+			      "one", fn, k, f->owner_type, f->owner_pid,
+			   f->owner_signal);
 	if (f->has_pid && (f->pid <= 0 || f->pid >= PID_LIMIT))
 		return bad(v, "%s: files[%zu].pid %d is not a PID", fn, k,
 			   f->pid);

@@ -135,6 +135,23 @@ static void place_descriptors(struct restore_tree *t, struct restore_ctx *me)
 	closedir(d);
 }
 
+/* Who gets the description's SIGIO/SIGURG, and as which signal.  Every
+ * process holding it sets it: the owner may be made after some of them
+ * (ESRCH there), never after itself. */
+static void set_owner(struct restore_tree *t, const Capcr__File *f, int fd)
+{
+	if (f->has_owner_pid) {
+		struct f_owner_ex own = { .type = (int)f->owner_type,
+					  .pid = f->owner_pid };
+		if (fcntl(fd, F_SETOWN_EX, &own) < 0 && errno != ESRCH)
+			DIE(t, "cannot give descriptor %d its owner %d: %s", fd,
+			    f->owner_pid, strerror(errno));
+	}
+	if (f->has_owner_signal && fcntl(fd, F_SETSIG, f->owner_signal) < 0)
+		DIE(t, "cannot give descriptor %d its signal %d: %s", fd,
+		    f->owner_signal, strerror(errno));
+}
+
 /* What each kind does once every descriptor is in place. */
 static void settle_files(struct restore_tree *t, struct restore_ctx *me)
 {
@@ -154,6 +171,8 @@ static void settle_files(struct restore_tree *t, struct restore_ctx *me)
 				first = me->fdt->fds[j]->fd;
 		if (ops && ops->settle && ops->settle(&env, f, fd->fd, first) < 0)
 			DIE(t, "%s", why);
+		if (fd->fd == first)
+			set_owner(t, f, first);
 	}
 }
 

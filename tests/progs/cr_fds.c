@@ -209,6 +209,11 @@ int main(int argc, char **argv)
 	int r3b = note("pipe 3 read end, again",
 		       open(self, O_RDONLY | O_NONBLOCK));
 	SETUP(write(w3, "third", 5) == 5, "write pipe 3");
+	/* Who would get its SIGIO, and as which signal (no O_ASYNC: none
+	 * is sent). */
+	struct f_owner_ex own0 = { F_OWNER_PID, getpid() };
+	SETUP(fcntl(r3, F_SETOWN_EX, &own0) == 0, "F_SETOWN_EX");
+	SETUP(fcntl(r3, F_SETSIG, SIGRTMIN + 2) == 0, "F_SETSIG");
 
 	/* O_PATH: a place, not an open file (no position, no flags to set) */
 	int opath = note("O_PATH directory",
@@ -444,6 +449,13 @@ int main(int argc, char **argv)
 		      read(pst, pline, 1) == 1 && pline[0] == '\t',
 	      "own /proc file: %s at %lld, was %s at 5", phave,
 	      (long long)lseek(pst, 0, SEEK_CUR), pwant);
+	struct f_owner_ex own1 = { 0, 0 };
+	CHECK(fcntl(r3, F_GETOWN_EX, &own1) == 0 && own1.type == F_OWNER_PID &&
+		      own1.pid == getpid() &&
+		      fcntl(r3, F_GETSIG) == SIGRTMIN + 2,
+	      "F_SETOWN/F_SETSIG: owner %d/%d signal %d, want %d/%d %d",
+	      own1.type, own1.pid, fcntl(r3, F_GETSIG), F_OWNER_PID,
+	      (int)getpid(), SIGRTMIN + 2);
 	struct stat sd;
 	char blk2[4096];
 	CHECK(fstat(sparse, &sd) == 0 && sd.st_nlink == 0 &&
