@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../proc/attrs.h"
 #include "../proc/creds.h"
 #include "dump.h"
 
@@ -441,7 +442,7 @@ int dump_task(struct dump_ctx *ctx)
 		t->stop_signal = (uint32_t)ctx->threads[0].stop_sig;
 	}
 	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
-	    dump_rlimits(ctx, t) < 0)
+	    dump_rlimits(ctx, t) < 0 || attrs_dump(ctx, t) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nthreads; i++) {
 		Capcr__Thread *th = ARENA_NEW(ctx->arena, Capcr__Thread);
@@ -452,6 +453,7 @@ int dump_task(struct dump_ctx *ctx)
 		if (fault_at("task-inside") ||
 		    dump_thread_inside(ctx, &ctx->threads[i], th) < 0)
 			return DUMP_FAIL(ctx, "injected failure at task-inside");
+		attrs_dump_thread(ctx->threads[i].tid, th);
 		arena_push(ctx->arena, (void ***)&t->threads, &t->n_threads,
 			   th);
 	}

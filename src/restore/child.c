@@ -31,6 +31,7 @@
 
 #include "../dump/dump.h"
 #include "../files/files.h"
+#include "../proc/attrs.h"
 #include "restore.h"
 
 static void say(struct restore_tree *t, int ok, const char *fmt, ...)
@@ -218,6 +219,9 @@ static void restore_attrs(struct restore_tree *t, const Capcr__Task *k)
 	if (k->root && strcmp(k->root, "/") && chroot(k->root) < 0)
 		DIE(t, "cannot enter the root directory %s: %s", k->root,
 		    strerror(errno));
+	char w[256];
+	if (attrs_restore_prelude(k, w, sizeof(w)) < 0)
+		DIE(t, "%s", w);
 	umask((mode_t)k->umask);
 	if (personality(k->personality) < 0)
 		DIE(t, "cannot set personality %#x: %s", k->personality,

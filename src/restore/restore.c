@@ -46,6 +46,7 @@
 #include "../monitor/pd_service.h"
 #include "../monitor/supervise.h"
 #include "capcr/capinfo.h"
+#include "../proc/attrs.h"
 #include "../proc/creds.h"
 #include "made.h"
 #include "restore.h"
@@ -106,8 +107,9 @@ static int check_creds(struct restore_tree *t, char *why, size_t wl)
 						 "credentials",
 					k->pid),
 			       -1;
-		if (k->creds && creds_check(k->creds, t->img.owner_uid,
-					    t->img.owner_gid, w, sizeof(w)) < 0)
+		if ((k->creds && creds_check(k->creds, t->img.owner_uid,
+					     t->img.owner_gid, w, sizeof(w)) < 0) ||
+		    attrs_check(k, t->img.owner_uid, w, sizeof(w)) < 0)
 			return snprintf(why, wl, "process %d: %s", k->pid, w),
 			       -1;
 	}
@@ -780,6 +782,12 @@ int cmd_restore(int argc, char **argv)
 			goto fail;
 		}
 	}
+	/* Scheduling last: a process that ran at idle priority must not
+	 * slow its own restore. */
+	for (size_t i = 0; i < t.nprocs; i++)
+		if (!t.procs[i].task->zombie &&
+		    attrs_restore_threads(t.procs[i].task, why, sizeof(why)) < 0)
+			goto fail;
 	/* What the kinds change outside the image (a terminal's settings),
 	 * now that nothing can fail any more. */
 	release_files(&t);

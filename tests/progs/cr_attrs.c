@@ -14,7 +14,10 @@
  *     EBUSY), its cpu_id kept up to date, sched_getcpu works;
  *   - the robust list (get_robust_list) and clear-child-tid
  *     (PR_GET_TID_ADDRESS) unchanged;
- *   - the same PID and TID, process group and session.
+ *   - the same PID and TID, process group and session;
+ *   - scheduling: SCHED_BATCH and nice 4 (both per thread);
+ *     oom_score_adj 123; child subreaper; transparent huge pages refused
+ *     (PR_SET_THP_DISABLE).
  */
 #define _GNU_SOURCE
 #include <sched.h>
@@ -108,13 +111,22 @@ int main(void)
 	SETUP(syscall(SYS_get_robust_list, 0, &robust_head, &robust_len) == 0,
 	      "get_robust_list");
 	SETUP(prctl(PR_GET_TID_ADDRESS, &tid_addr) == 0, "PR_GET_TID_ADDRESS");
+	struct sched_param sp0 = { 0 };
+	SETUP(sched_setscheduler(0, SCHED_BATCH, &sp0) == 0, "SCHED_BATCH");
+	SETUP(setpriority(PRIO_PROCESS, 0, 4) == 0, "nice 4");
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	SETUP(fd >= 0 && write(fd, "123", 3) == 3, "oom_score_adj 123");
+	close(fd);
+	SETUP(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0, "PR_SET_CHILD_SUBREAPER");
+	SETUP(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0, "PR_SET_THP_DISABLE");
 	pid = getpid();
 	tid = gettid();
 	pgid = getpgrp();
 	sid = getsid(0);
 
 	cr_info("set up: cwd, umask, %zu limits, personality %#x, comm, rseq, "
-		"robust list, tid address",
+		"robust list, tid address, scheduling, oom_score_adj, "
+		"subreaper, THP",
 		sizeof(limits) / sizeof(limits[0]), PERS);
 	cr_ready();
 	cr_wait_go();
@@ -224,6 +236,24 @@ int main(void)
 	CHECK(gettid() == tid, "tid: %d, was %d", gettid(), tid);
 	CHECK(getpgrp() == pgid, "process group: %d, was %d", getpgrp(), pgid);
 	CHECK(getsid(0) == sid, "session: %d, was %d", getsid(0), sid);
+
+	/* scheduling and the smaller attributes */
+	CHECK(sched_getscheduler(0) == SCHED_BATCH, "policy %d, was SCHED_BATCH",
+	      sched_getscheduler(0));
+	errno = 0;
+	int nice = getpriority(PRIO_PROCESS, 0);
+	CHECK(nice == 4 && !errno, "nice %d, was 4", nice);
+	memset(buf, 0, 16);
+	fd = open("/proc/self/oom_score_adj", O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && read(fd, buf, 15) > 0 && atoi(buf) == 123,
+	      "oom_score_adj %s, was 123", buf);
+	if (fd >= 0)
+		close(fd);
+	int sub = 0;
+	prctl(PR_GET_CHILD_SUBREAPER, &sub);
+	CHECK(sub == 1, "child subreaper: %d, was 1", sub);
+	CHECK(prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1,
+	      "transparent huge pages: no longer refused");
 
 	return cr_done();
 }
