@@ -9,10 +9,10 @@
 # SIGTTIN), with the terminal in the mode the program had set (no double
 # echo), its unsaved state intact, and go on working: sqlite3 answers from
 # the table made before the dump, vim writes the text typed before and
-# after it.
+# after it, less (which opens /dev/tty itself) pages on from where it was.
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
-for p in tmux sqlite3 vim; do
+for p in tmux sqlite3 vim less; do
 	command -v "$p" >/dev/null || skip "$p missing (scripts/deps.sh installs it)"
 done
 
@@ -132,6 +132,27 @@ type_line ":wq"
 check "vim ends, capcr restore passes its status on" pane_has '^restore-status=0$'
 check "vim wrote the text typed before and after the dump" \
 	test "$(cat "$F" 2>/dev/null)" = "before the dump, after it"
+"${TM[@]}" send-keys -t t "clear" Enter
+pane_has '^tsh>$'
+
+# --- less: a pager holding /dev/tty, at the end of a file
+seq 1 500 >"$T/lines"
+type_line "less $T/lines"
+check "less starts" pane_has '^1$'
+"${TM[@]}" send-keys -t t "G"
+pane_has '^\(END\)' 
+LS=$(wait_pid_of less)
+PANE_PIDS+=("$LS")
+mkdir "$T/less.img"
+check "less (pid $LS) dumped from outside" "$CAPCR" dump -j -t "$LS" -D "$T/less.img"
+check "the shell has its terminal back" pane_has '^tsh>$'
+type_line "$CAPCR restore -j -D $T/less.img; echo restore-status=\$?"
+check "less redraws where it was (line 500, END)" pane_has '^500$'
+check "less is in the terminal's foreground group" foreground "$LS"
+"${TM[@]}" send-keys -t t "g"
+check "less goes to the top of the file" pane_has '^1$'
+"${TM[@]}" send-keys -t t "q"
+check "less ends, capcr restore passes its status on" pane_has '^restore-status=0$'
 if [ "$FAILS" -gt 0 ]; then
 	echo "---- the pane:"
 	pane | tail -n 20

@@ -95,6 +95,20 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 			 ? fcntl(n, F_DUPFD_CLOEXEC, 0)
 			 : -1;
 
+	/* A terminal at a number capcr restore does not have (less and vim
+	 * open /dev/tty themselves): the terminal capcr restore runs in. */
+	if (fd < 0 && f->path &&
+	    (!strcmp(f->path, "/dev/tty") || !strncmp(f->path, "/dev/pts/", 9))) {
+		fd = open("/dev/tty", (int)(f->flags & O_ACCMODE) | O_NOCTTY |
+					      O_CLOEXEC);
+		if (fd < 0)
+			return FILE_FAIL(env,
+					 "descriptor %d was the terminal %s; "
+					 "capcr restore has no terminal to give "
+					 "it (/dev/tty: %s): run it in one",
+					 f->external_fd, f->path,
+					 strerror(errno));
+	}
 	if (fd < 0)
 		return FILE_FAIL(env,
 				 "descriptor %d pointed outside the image (%s); "
