@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/sysmacros.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +96,32 @@ int files_save_contents(struct file_dump_env *env, int fd, const char *name,
 	f->has_data_size = 1;
 	f->data_size = (uint64_t)off;
 	return r;
+}
+
+int files_stand_in(int accmode)
+{
+	return open("/dev/null", (accmode & O_ACCMODE) | O_CLOEXEC);
+}
+
+int files_is_stand_in(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == makedev(1, 3);
+}
+
+int files_replace(int nf, int fd)
+{
+	int fdflags = fcntl(fd, F_GETFD);
+	int r = dup2(nf, fd);
+	int e = errno;
+
+	close(nf);
+	if (r < 0)
+		return errno = e, -1;
+	if (fdflags >= 0)
+		fcntl(fd, F_SETFD, fdflags);
+	return 0;
 }
 
 void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,

@@ -117,6 +117,14 @@ void files_restore_end(struct file_restore_env *env);
 void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,
 		   const pid_t *pids, size_t nprocs);
 void pipe_restore_end(struct file_restore_env *env);
+/* For a file only the restored process can open (its own /proc/PID file,
+ * a pidfd of a process of the image): /dev/null at its place until the
+ * kind's settle opens it there, and whether fd is still that stand-in. */
+int files_stand_in(int accmode);
+int files_is_stand_in(int fd);
+/* Put nf at descriptor fd (keeping fd's close-on-exec flag) and close nf.
+ * 0, or -1 with errno. */
+int files_replace(int nf, int fd);
 /* extents.c: a file's data extents into image data file name, holes left
  * out, as page runs (vaddr: offset in the file); and back into dst, none
  * past size.  0 or -1 with why. */

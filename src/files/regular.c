@@ -16,7 +16,6 @@
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -441,13 +440,6 @@ static int proc_of_a_pid(const char *path)
 	return *p == '/' || !*p;
 }
 
-static int is_dev_null(int fd)
-{
-	struct stat st;
-	return fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) &&
-	       st.st_rdev == makedev(1, 3);
-}
-
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	/* The status flags go back with F_SETFL afterwards; here only what
@@ -471,7 +463,7 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 	/* A file of a process not made yet (its own /proc/PID/status): a
 	 * stand-in until settle opens it in the process. */
 	if (fd < 0 && errno == ENOENT && proc_of_a_pid(f->path))
-		return open("/dev/null", (oflags & O_ACCMODE) | O_CLOEXEC);
+		return files_stand_in(oflags);
 	if (fd < 0)
 		return FILE_FAIL(env, "cannot open %s again: %s%s", f->path,
 				 strerror(errno),
@@ -496,25 +488,17 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 static int settle(struct file_restore_env *env, const Capcr__File *f, int fd,
 		  int first)
 {
-	if (!proc_of_a_pid(f->path) || !is_dev_null(fd))
+	if (!proc_of_a_pid(f->path) || !files_is_stand_in(fd))
 		return 0;
-	int fdflags = fcntl(fd, F_GETFD);
-	if (fd != first) {
-		if (dup2(first, fd) < 0)
-			return FILE_FAIL(env, "dup2: %s", strerror(errno));
-		fcntl(fd, F_SETFD, fdflags);
-		return 0;
-	}
 	int oflags = (int)(f->flags & (O_ACCMODE | O_DIRECTORY | O_PATH));
-	int nf = open_image_path(env, f, oflags | O_CLOEXEC | O_NOCTTY);
-	if (nf < 0)
+	int nf = fd != first ? fcntl(first, F_DUPFD_CLOEXEC, 0)
+			     : open_image_path(env, f,
+					       oflags | O_CLOEXEC | O_NOCTTY);
+	if (nf < 0 || files_replace(nf, fd) < 0)
 		return FILE_FAIL(env, "cannot open %s again: %s", f->path,
 				 strerror(errno));
-	int r = dup2(nf, fd);
-	close(nf);
-	if (r < 0)
-		return FILE_FAIL(env, "dup2: %s", strerror(errno));
-	fcntl(fd, F_SETFD, fdflags);
+	if (fd != first)
+		return 0;
 	if (!(f->flags & O_PATH)) {
 		fcntl(fd, F_SETFL, (int)f->flags);
 		if (f->has_pos && lseek(fd, f->pos, SEEK_SET) < 0 &&

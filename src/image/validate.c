@@ -700,9 +700,9 @@ static int check_file(struct vctx *v, size_t k)
 		return bad(v, "%s: files[%zu]: owner %u/%d or signal %d is not "
 			      "one", fn, k, f->owner_type, f->owner_pid,
 			   f->owner_signal);
-	if (f->has_pid && (f->pid <= 0 || f->pid >= PID_LIMIT))
-		return bad(v, "%s: files[%zu].pid %d is not a PID", fn, k,
-			   f->pid);
+	if (f->has_pid && (f->pid < -1 || !f->pid || f->pid >= PID_LIMIT))
+		return bad(v, "%s: files[%zu].pid %d is not a PID (or -1: "
+			      "gone)", fn, k, f->pid);
 	if (f->has_external_fd &&
 	    (f->external_fd < 0 || f->external_fd >= FD_LIMIT))
 		return bad(v, "%s: files[%zu].external_fd %d", fn, k,

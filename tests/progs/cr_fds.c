@@ -37,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/pidfd.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -294,6 +295,27 @@ int main(int argc, char **argv)
 
 	/* pidfd */
 	int pfd = note("pidfd", pidfd_open(other, 0));
+	/* of its own children: one alive (non-blocking), one ended and not
+	 * reaped (status 7), one ended and reaped (names no process) */
+	pid_t kid = fork();
+	if (kid == 0) {
+		for (;;)
+			pause();
+	}
+	pid_t zkid = fork();
+	if (zkid == 0)
+		_exit(7);
+	pid_t rkid = fork();
+	if (rkid == 0)
+		_exit(0);
+	int kfd = note("pidfd of a child", pidfd_open(kid, PIDFD_NONBLOCK));
+	int zfd = note("pidfd of an ended child", pidfd_open(zkid, 0));
+	int rfd = note("pidfd of a reaped child", pidfd_open(rkid, 0));
+	SETUP(waitpid(rkid, NULL, 0) == rkid, "reap");
+	siginfo_t zsi;
+	memset(&zsi, 0, sizeof(zsi));
+	SETUP(waitid(P_PIDFD, (id_t)zfd, &zsi, WEXITED | WNOWAIT) == 0,
+	      "the child ends");
 
 	/* dups sharing a position, one that does not */
 	int d1 = note("shared position", open(cr_path("shared"),
@@ -561,6 +583,23 @@ int main(int argc, char **argv)
 	      "pidfd: pidfd_send_signal 0: %s", strerror(errno));
 	CHECK(fdinfo_num(pfd, "Pid") == other, "pidfd: names pid %ld, want %d",
 	      fdinfo_num(pfd, "Pid"), other);
+
+	CHECK(fdinfo_num(kfd, "Pid") == kid && (fcntl(kfd, F_GETFL) & O_NONBLOCK) &&
+		      pidfd_send_signal(kfd, 0, NULL, 0) == 0,
+	      "pidfd of a child: names %ld, want %d, non-blocking",
+	      fdinfo_num(kfd, "Pid"), (int)kid);
+	CHECK(fdinfo_num(rfd, "Pid") == -1,
+	      "pidfd of a reaped child: names %ld, want none (-1)",
+	      fdinfo_num(rfd, "Pid"));
+	memset(&zsi, 0, sizeof(zsi));
+	CHECK(waitid(P_PIDFD, (id_t)zfd, &zsi, WEXITED) == 0 &&
+		      zsi.si_pid == zkid && zsi.si_status == 7,
+	      "pidfd of an ended child: waitid gives %d status %d, want %d "
+	      "status 7",
+	      (int)zsi.si_pid, zsi.si_status, (int)zkid);
+	CHECK(pidfd_send_signal(kfd, SIGKILL, NULL, 0) == 0 &&
+		      waitpid(kid, NULL, 0) == kid,
+	      "pidfd of a child: cannot end it through the pidfd");
 
 	/* shared positions */
 	CHECK(lseek(d2, 0, SEEK_CUR) == 77 && lseek(d3, 0, SEEK_CUR) == 77,
