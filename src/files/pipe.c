@@ -87,14 +87,16 @@ static int refill(struct file_restore_env *env, const Capcr__File *f, int wr)
 
 	if (src < 0)
 		return FILE_FAIL(env, "cannot refill a pipe: %s", image_error());
-	while ((n = read(src, buf, sizeof(buf))) > 0)
-		if (write(wr, buf, (size_t)n) != n) {
+	while ((n = read(src, buf, sizeof(buf))) > 0) {
+		ssize_t w = write(wr, buf, (size_t)n);
+		if (w != n) {
 			int e = errno;
 			close(src);
 			return FILE_FAIL(env, "cannot refill pipe %u from %s: %s",
 					 f->pipe_id, f->data_file,
-					 n < 0 ? strerror(e) : "short write");
+					 w < 0 ? strerror(e) : "short write");
 		}
+	}
 	int e = errno;
 	close(src);
 	if (n < 0)

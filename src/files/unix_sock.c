@@ -888,7 +888,9 @@ static int bind_name(int fd, const void *addr, size_t len, int stale)
 	if (path_of(addr, len, p, sizeof(p)) && lstat(p, &st) == 0) {
 		if (!stale || !S_ISSOCK(st.st_mode))
 			return errno = EADDRINUSE, -1;
-		unlink(p);
+		/* the cause, rather than bind's EADDRINUSE after it */
+		if (unlink(p) < 0 && errno != ENOENT)
+			return -1;
 	}
 	return bind(fd, addr, (socklen_t)len);
 }

@@ -733,6 +733,17 @@ _flt_judge_dump() {
 			flt_names_cause "$log" EIO && er=EIO
 	fi
 	[ "$fault" = disk ] && er=ENOSPC
+	# A committed image of processes one of which could not be ended
+	# after it is kept, said so: the work is not thrown away (the others
+	# were ended, as asked).
+	if [ "$op" = dump ] && [ "$committed" = 1 ] &&
+		grep -q 'the image is complete' "$log.err" &&
+		flt_names_cause "$log" "$er"; then
+		OUTCOME=ok-failed-with-cause
+		WHY="image kept: $msg"
+		tgt_stop
+		return
+	fi
 	if ! tgt_free "${others[@]}"; then
 		OUTCOME=harmed-target
 		WHY="after a failed dump: $WHY; capcr said: $msg"
@@ -746,15 +757,6 @@ _flt_judge_dump() {
 		return
 	fi
 	[ "$fault" = tkill ] && tgt_stop
-	# A committed image of processes that could not be ended after it
-	# is kept, said so: the work is not thrown away.
-	if [ -n "$left" ] && [ "$committed" = 1 ] &&
-		grep -q 'the image is complete' "$log.err" &&
-		flt_names_cause "$log" "$er"; then
-		OUTCOME=ok-failed-with-cause
-		WHY="image kept, processes go on: $msg"
-		return
-	fi
 	if [ -n "$left" ]; then
 		OUTCOME=leftover
 		WHY="left in the image directory: $(echo $left); capcr said: $msg"

@@ -11,7 +11,8 @@
  *
  *   crr_reaper: stray process PID (COMM) left behind
  *
- * then killed (by its PID) and reaped.  The exit status is CMD's (128+N
+ * then killed (by its PID) and reaped; a child that ends by itself within
+ * 2 s is not one.  The exit status is CMD's (128+N
  * when signal N ended it); 125 when crr_reaper itself failed.
  */
 #define _GNU_SOURCE
@@ -41,6 +42,26 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 	fclose(f);
 }
 
+/* Children that are on their way out by themselves (a process capcr
+ * restore made notices that its maker died, or gets its parent-death
+ * signal) are reaped, not counted: up to 2 s, until none is left. */
+static void grace(const char *path)
+{
+	char buf[64];
+
+	for (int i = 0; i < 200; i++) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (len <= 0)
+			return;
+		usleep(10000);
+	}
+}
+
 /* Kill and reap every child left; returns how many there were. */
 static int sweep(void)
 {
@@ -48,6 +69,7 @@ static int sweep(void)
 	int n = 0;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/children", getpid());
+	grace(path);
 	for (int round = 0; round < 50; round++) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		ssize_t len = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
