@@ -300,6 +300,12 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	place_descriptors(t, me);
 	settle_files(t, me);
 	restore_attrs(t, me->task);
+	/* Opening files with the image owner's rights (setfsuid) changed
+	 * the credentials, which clears the parent-death signal: set it
+	 * again, and look again whether the parent is still there. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
 	struct timespec zero = { 0, 0 };
 	while (sigtimedwait(&chld, NULL, &zero) > 0)
 		;
