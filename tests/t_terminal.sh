@@ -66,9 +66,17 @@ wait_pid_of() {
 	done
 	return 1
 }
-# foreground PID: PID's group is its terminal's foreground group.
+# foreground PID: PID exists and its group is its terminal's foreground
+# group (within the usual wait: a restore ends a moment after its
+# process shows on the screen).
 foreground() {
-	[ "$(_stat_field "$1" 3)" = "$(_stat_field "$1" 6)" ]
+	local i g
+	for ((i = 0; i < W * 10; i++)); do
+		g=$(_stat_field "$1" 3)
+		[ -n "$g" ] && [ "$g" = "$(_stat_field "$1" 6)" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 "${TM[@]}" new-session -d -s t -x 100 -y 24 "env -i TERM=xterm HOME=$T PS1='tsh> ' bash --norc -i"
@@ -120,7 +128,7 @@ mkdir "$T/vim.img"
 check "vim (pid $VI) dumped from outside" "$CAPCR" dump -j -t "$VI" -D "$T/vim.img"
 check "the shell has its terminal back" pane_has '^tsh>$'
 check "the edit was not saved" test ! -e "$F"
-type_line "$CAPCR restore -j -D $T/vim.img; echo restore-status=\$?"
+type_line "clear; $CAPCR restore -j -D $T/vim.img; echo restore-status=\$?"
 check "vim redraws its screen with the unsaved edit" pane_has '^before the dump'
 VI2=$(wait_pid_of vim)
 check "vim is back with its PID" test "$VI2" = "$VI"
@@ -146,7 +154,7 @@ PANE_PIDS+=("$LS")
 mkdir "$T/less.img"
 check "less (pid $LS) dumped from outside" "$CAPCR" dump -j -t "$LS" -D "$T/less.img"
 check "the shell has its terminal back" pane_has '^tsh>$'
-type_line "$CAPCR restore -j -D $T/less.img; echo restore-status=\$?"
+type_line "clear; $CAPCR restore -j -D $T/less.img; echo restore-status=\$?"
 check "less redraws where it was (line 500, END)" pane_has '^500$'
 check "less is in the terminal's foreground group" foreground "$LS"
 "${TM[@]}" send-keys -t t "g"
