@@ -79,6 +79,23 @@ foreground() {
 	return 1
 }
 
+# dump_outside NAME PID: PID dumped by capcr from outside the pane into
+# $T/NAME.img (which kills it); the shell gets its terminal back.
+dump_outside() {
+	mkdir "$T/$1.img"
+	check "$1 (pid $2) dumped from outside" "$CAPCR" dump -j -t "$2" -D "$T/$1.img"
+	check "the shell has its terminal back" pane_has '^tsh>$'
+}
+# restore_typed NAME [FIRST]: `capcr restore -j` of $T/NAME.img typed into
+# the shell (after the command FIRST), which echoes its status after it.
+restore_typed() {
+	type_line "${2:+$2; }$CAPCR restore -j -D $T/$1.img; echo restore-status=\$?"
+}
+clear_screen() {
+	"${TM[@]}" send-keys -t t "clear" Enter
+	pane_has '^tsh>$'
+}
+
 "${TM[@]}" new-session -d -s t -x 100 -y 24 "env -i TERM=xterm HOME=$T PS1='tsh> ' bash --norc -i"
 TMUX_PID=$("${TM[@]}" display-message -p '#{pid}')
 SHELL_PID=$("${TM[@]}" display-message -p -t t '#{pane_pid}')
@@ -93,10 +110,8 @@ type_line "create table t(x); insert into t values(21);"
 pane_has 'values\(21\);$' && pane_has '^sqlite>$'
 SQ=$(wait_pid_of sqlite3)
 PANE_PIDS+=("$SQ")
-mkdir "$T/sq.img"
-check "sqlite3 (pid $SQ) dumped from outside" "$CAPCR" dump -j -t "$SQ" -D "$T/sq.img"
-check "the shell has its terminal back" pane_has '^tsh>$'
-type_line "$CAPCR restore -j -D $T/sq.img; echo restore-status=\$?"
+dump_outside sqlite3 "$SQ"
+restore_typed sqlite3
 SQ2=$(wait_pid_of sqlite3)
 PANE_PIDS+=("$SQ2")
 check "sqlite3 is back with its PID" test "$SQ2" = "$SQ"
@@ -111,8 +126,7 @@ type_line ".quit"
 check "sqlite3 quits, capcr restore passes its status on" \
 	pane_has '^restore-status=0$'
 check "the shell has its terminal back after sqlite3" pane_has '^tsh>$'
-"${TM[@]}" send-keys -t t "clear" Enter
-pane_has '^tsh>$'
+clear_screen
 
 # --- vim: an unsaved edit across the dump
 F=$T/vim.txt
@@ -124,11 +138,9 @@ pane_has '^before the dump'
 VI=$(wait_pid_of vim)
 PANE_PIDS+=("$VI")
 sleep 0.3
-mkdir "$T/vim.img"
-check "vim (pid $VI) dumped from outside" "$CAPCR" dump -j -t "$VI" -D "$T/vim.img"
-check "the shell has its terminal back" pane_has '^tsh>$'
+dump_outside vim "$VI"
 check "the edit was not saved" test ! -e "$F"
-type_line "clear; $CAPCR restore -j -D $T/vim.img; echo restore-status=\$?"
+restore_typed vim clear
 check "vim redraws its screen with the unsaved edit" pane_has '^before the dump'
 VI2=$(wait_pid_of vim)
 check "vim is back with its PID" test "$VI2" = "$VI"
@@ -140,21 +152,18 @@ type_line ":wq"
 check "vim ends, capcr restore passes its status on" pane_has '^restore-status=0$'
 check "vim wrote the text typed before and after the dump" \
 	test "$(cat "$F" 2>/dev/null)" = "before the dump, after it"
-"${TM[@]}" send-keys -t t "clear" Enter
-pane_has '^tsh>$'
+clear_screen
 
 # --- less: a pager holding /dev/tty, at the end of a file
 seq 1 500 >"$T/lines"
 type_line "less $T/lines"
 check "less starts" pane_has '^1$'
 "${TM[@]}" send-keys -t t "G"
-pane_has '^\(END\)' 
+pane_has '^\(END\)'
 LS=$(wait_pid_of less)
 PANE_PIDS+=("$LS")
-mkdir "$T/less.img"
-check "less (pid $LS) dumped from outside" "$CAPCR" dump -j -t "$LS" -D "$T/less.img"
-check "the shell has its terminal back" pane_has '^tsh>$'
-type_line "clear; $CAPCR restore -j -D $T/less.img; echo restore-status=\$?"
+dump_outside less "$LS"
+restore_typed less clear
 check "less redraws where it was (line 500, END)" pane_has '^500$'
 check "less is in the terminal's foreground group" foreground "$LS"
 "${TM[@]}" send-keys -t t "g"

@@ -3,6 +3,8 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,4 +61,20 @@ char proc_state(pid_t pid, int *exit_code)
 	}
 	fclose(f);
 	return st;
+}
+
+int proc_read_small(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return errno = e, -1;
+	buf[n] = 0;
+	return (int)n;
 }

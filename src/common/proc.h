@@ -3,6 +3,7 @@
 #ifndef CAPCR_PROC_H
 #define CAPCR_PROC_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* The state letter of pid (R, S, D, T, t, Z, X...) from /proc/PID/stat,
@@ -11,6 +12,10 @@
  * file could not be read (too many open files, out of memory, an I/O
  * error): errno then says why. */
 char proc_state(pid_t pid, int *exit_code);
+
+/* A small /proc file's text into buf (NUL-terminated, at most len - 1
+ * bytes): its length, or -1 with errno. */
+int proc_read_small(const char *path, char *buf, size_t len);
 
 /* Exited, whether or not it was reaped yet. */
 static inline int proc_gone(char state)

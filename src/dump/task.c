@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/proc.h"
 #include "../proc/attrs.h"
 #include "../proc/creds.h"
 #include "dump.h"
@@ -58,21 +59,6 @@ struct ksigaction {
 	uint64_t mask;
 };
 
-static int read_small(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return (int)n;
-}
-
 static char *read_link(struct dump_ctx *ctx, const char *what)
 {
 	char path[64], buf[4096];
@@ -98,7 +84,7 @@ static int dump_stat(struct dump_ctx *ctx, Capcr__Task *t)
 	char *p, comm[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", ctx->pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	if (proc_read_small(path, buf, sizeof(buf)) < 0)
 		return DUMP_FAIL(ctx, "process %d exited during the dump",
 				 ctx->pid);
 	p = strrchr(buf, ')');
@@ -145,15 +131,15 @@ static int dump_status(struct dump_ctx *ctx, Capcr__Task *t)
 	char path[64], buf[8192];
 
 	snprintf(path, sizeof(path), "/proc/%d/status", ctx->pid);
-	if (read_small(path, buf, sizeof(buf)) < 0)
+	if (proc_read_small(path, buf, sizeof(buf)) < 0)
 		return DUMP_FAIL(ctx, "process %d exited during the dump",
 				 ctx->pid);
-	if (creds_dump(ctx, t, buf) < 0)
+	if (creds_dump(ctx, t, buf) < 0 || attrs_dump(ctx, t, buf) < 0)
 		return -1;
 	char *u = strstr(buf, "\nUmask:");
 	t->umask = u ? (uint32_t)strtoul(u + 7, NULL, 8) : 022;
 	snprintf(path, sizeof(path), "/proc/%d/personality", ctx->pid);
-	if (read_small(path, buf, sizeof(buf)) > 0)
+	if (proc_read_small(path, buf, sizeof(buf)) > 0)
 		t->personality = (uint32_t)strtoul(buf, NULL, 16);
 	if (!(t->cwd = read_link(ctx, "cwd")))
 		return DUMP_FAIL(ctx, "cannot read the working directory of "
@@ -442,7 +428,7 @@ int dump_task(struct dump_ctx *ctx)
 		t->stop_signal = (uint32_t)ctx->threads[0].stop_sig;
 	}
 	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
-	    dump_rlimits(ctx, t) < 0 || attrs_dump(ctx, t) < 0)
+	    dump_rlimits(ctx, t) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nthreads; i++) {
 		Capcr__Thread *th = ARENA_NEW(ctx->arena, Capcr__Thread);

@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../common/proc.h"
 #include "../dump/dump.h"
 #include "attrs.h"
 
@@ -28,36 +29,18 @@
 #define SCHED_RESET_ON_FORK 0x40000000
 #endif
 
-static int read_text(const char *path, char *buf, size_t len)
+int attrs_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return 0;
-}
-
-int attrs_dump(struct dump_ctx *ctx, Capcr__Task *t)
-{
-	char path[64], buf[8192];
+	char path[64], buf[32];
 
 	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", ctx->pid);
-	if (read_text(path, buf, sizeof(buf)) == 0) {
+	if (proc_read_small(path, buf, sizeof(buf)) > 0) {
 		t->has_oom_score_adj = 1;
 		t->oom_score_adj = atoi(buf);
 	}
-	snprintf(path, sizeof(path), "/proc/%d/status", ctx->pid);
-	if (read_text(path, buf, sizeof(buf)) == 0) {
-		char *p = strstr(buf, "\nTHP_enabled:");
-		if (p && atoi(p + 13) == 0)
-			t->has_thp_disabled = t->thp_disabled = 1;
-	}
+	const char *p = strstr(status, "\nTHP_enabled:");
+	if (p && atoi(p + 13) == 0)
+		t->has_thp_disabled = t->thp_disabled = 1;
 	/* PR_GET_CHILD_SUBREAPER writes an int at the address it is given. */
 	int sub = 0;
 	long r = dump_syscall(ctx, SYS_prctl, PR_GET_CHILD_SUBREAPER,

@@ -11,9 +11,10 @@
 
 struct dump_ctx;
 
-/* The process's: oom_score_adj, transparent huge pages refused, child
- * subreaper (an injected prctl).  0, or -1 with the context's reason. */
-int attrs_dump(struct dump_ctx *ctx, Capcr__Task *t);
+/* The process's: oom_score_adj, transparent huge pages refused (from
+ * status, the text of /proc/PID/status), child subreaper (an injected
+ * prctl).  0, or -1 with the context's reason. */
+int attrs_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status);
 /* A thread's scheduling policy, real-time priority and nice value. */
 void attrs_dump_thread(pid_t tid, Capcr__Thread *th);
 /* Whether an image owned by uid owner may ask for these: root's any;
