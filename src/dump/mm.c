@@ -2,8 +2,11 @@
 /*
  * Dumping the address space: every mapping from /proc/PID/smaps with its
  * flags, and the pages worth saving, found with the PAGEMAP_SCAN ioctl
- * (ranges, not a word per page) and read through /proc/PID/mem in large
- * blocks, the fastest way measured on this kernel.
+ * (ranges, not a word per page) and copied out with process_vm_readv, one
+ * copy straight from the target's pages (reading /proc/PID/mem goes
+ * through a kernel bounce page: about 0.6 of the speed here), in blocks of
+ * 1 MiB that stay in the cache until the image writer has hashed and
+ * written them.
  *
  * Saved: present or swapped pages of private anonymous memory (not the
  * shared zero page), the pages of private file mappings that were written
@@ -21,6 +24,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -44,7 +48,14 @@ struct pm_scan_arg {
 #define PAGE_IS_PFNZERO (1 << 5)
 
 #define PAGE 4096ULL
-#define COPY_BUF (16ULL << 20)
+/*
+ * 1 MiB blocks, 8 of them between reader and writer: measured on this
+ * machine, 1-4 MiB blocks read fastest, and 16 MiB ones cost a first touch
+ * of 48 MiB of fresh buffer, which on a VM whose host backs guest memory
+ * lazily ran at 0.25 GB/s and was the larger part of a 64 MiB dump.
+ */
+#define COPY_BUF (1ULL << 20)
+#define COPY_BUFS 8
 #define SCAN_VEC 512
 
 struct smaps_vma {
@@ -161,7 +172,40 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 	return 0;
 }
 
-/* Copy the runs from the target into the pages file, in big reads. */
+/*
+ * len bytes at addr of the target into buf.  process_vm_readv cannot read
+ * what the target itself may not (PROT_NONE, execute-only), and stops at a
+ * page it cannot pin; /proc/PID/mem reads those (the kernel forces access
+ * for a tracer), so it takes over from where the first one stopped.
+ */
+static int read_target(struct dump_ctx *ctx, char *buf, size_t len,
+		       uint64_t addr, int readable)
+{
+	size_t done = 0;
+
+	if (readable) {
+		struct iovec local = { buf, len };
+		struct iovec remote = { (void *)(uintptr_t)addr, len };
+		ssize_t got = process_vm_readv(ctx->pid, &local, 1, &remote,
+					       1, 0);
+		if (got > 0)
+			done = (size_t)got & ~(PAGE - 1);
+	}
+	while (done < len) {
+		ssize_t got = pread(ctx->memfd, buf + done, len - done,
+				    (off_t)(addr + done));
+		if (got <= 0)
+			return DUMP_FAIL(ctx, "cannot read memory of process "
+					      "%d at %#" PRIx64 " (/proc/%d/mem): %s",
+					 ctx->pid, addr + done, ctx->pid,
+					 got < 0 ? strerror(errno)
+						 : "end of file");
+		done += (size_t)got;
+	}
+	return 0;
+}
+
+/* Copy the runs from the target into the pages file, block by block. */
 static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
 		     Capcr__Vma *vma, struct page_region *runs, size_t n)
 {
@@ -179,14 +223,9 @@ static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
 			if (!buf)
 				return -2; /* the writer failed: its error is
 					    * image_writer_finish's */
-			ssize_t got = pread(ctx->memfd, buf, len, (off_t)a);
-			if (got != (ssize_t)len) {
-				return DUMP_FAIL(ctx, "cannot read memory of "
-						      "process %d at %#" PRIx64
-						      ": %s", ctx->pid, a,
-						 got < 0 ? strerror(errno)
-							 : "short read");
-			}
+			if (read_target(ctx, buf, len, a,
+					vma->prot & PROT_READ) < 0)
+				return -1;
 			image_writer_submit(wr, buf, len);
 			a += len;
 		}
@@ -302,7 +341,7 @@ int dump_mm(struct dump_ctx *ctx)
 			      path, strerror(-r));
 		goto out;
 	}
-	wr = image_writer_start(&pages, COPY_BUF, 3);
+	wr = image_writer_start(&pages, COPY_BUF, COPY_BUFS);
 	if (!wr) {
 		r = DUMP_FAIL(ctx, "out of memory");
 		goto out_pages;

@@ -529,18 +529,31 @@ int image_data_open(struct image *img, struct image_data *d, const char *name)
 	return 0;
 }
 
-int image_data_write(struct image_data *d, const void *buf, size_t len)
+void image_data_hash(struct image_data *d, const void *buf, size_t len)
+{
+	XXH3_64bits_update(d->hash, buf, len);
+	d->size += len;
+}
+
+int image_data_put(struct image_data *d, const void *buf, size_t len)
 {
 	int r = write_all(d->fd, buf, len);
 
 	if (!r) {
-		XXH3_64bits_update(d->hash, buf, len);
-		d->size += len;
 		__atomic_add_fetch(&d->img->written, len, __ATOMIC_RELAXED);
 	} else if (!d->err) {
 		d->err = r;
 		write_failed(d->img, d->name, r, "write");
 	}
+	return r;
+}
+
+int image_data_write(struct image_data *d, const void *buf, size_t len)
+{
+	int r = image_data_put(d, buf, len);
+
+	if (!r)
+		image_data_hash(d, buf, len);
 	return r;
 }
 

@@ -84,7 +84,11 @@ struct image_data {
 };
 int image_data_open(struct image *img, struct image_data *d, const char *name);
 int image_data_write(struct image_data *d, const void *buf, size_t len);
-/* Write len bytes read from fd (at its offset off) into the data file. */
+/* image_data_write in two halves, for a writer whose writing runs on
+ * another thread than its producer: the checksum and size (in file order),
+ * and the write itself. */
+void image_data_hash(struct image_data *d, const void *buf, size_t len);
+int image_data_put(struct image_data *d, const void *buf, size_t len);
 int image_data_close(struct image *img, struct image_data *d);
 /* Write the inventory last, atomically (rename). */
 int image_commit(struct image *img, Capcr__Inventory *inv);

@@ -36,7 +36,7 @@ static void *writer_main(void *arg)
 		if (!sl->full)
 			break; /* done and drained */
 		pthread_mutex_unlock(&w->mu);
-		int r = w->err ? 0 : image_data_write(w->d, sl->buf, sl->len);
+		int r = w->err ? 0 : image_data_put(w->d, sl->buf, sl->len);
 		pthread_mutex_lock(&w->mu);
 		if (r < 0 && !w->err)
 			w->err = r;
@@ -90,9 +90,11 @@ void *image_writer_buffer(struct image_writer *w)
 
 void image_writer_submit(struct image_writer *w, void *buf, size_t len)
 {
+	/* Hashed here, while the producer's copy is still in the cache, so
+	 * the writing thread only writes (it is the slower of the two). */
+	image_data_hash(w->d, buf, len);
 	pthread_mutex_lock(&w->mu);
 	struct slot *sl = &w->s[w->next_fill];
-	(void)buf; /* always the slot image_writer_buffer gave */
 	sl->len = len;
 	sl->full = 1;
 	w->queued += len;

@@ -41,6 +41,7 @@ static unsigned char *dontfork, *wipe; /* 4 pages each, seeds 8, 9 */
 static unsigned char *sparse;  /* 256 pages, 0 and 100 written, 200 read */
 static unsigned char *guard;   /* 3 pages, the middle one PROT_NONE */
 static unsigned char *reserve; /* 16 pages PROT_NONE */
+static unsigned char *hidden;  /* 2 pages written, then PROT_NONE */
 static unsigned char *moved;   /* 8 pages: mremap'd from 4, page 6 written */
 static unsigned char *fixed;   /* 2 pages, mremap'd to a chosen address */
 
@@ -136,6 +137,11 @@ static void setup(void)
 	cr_fill(guard + 2 * PG, PG, 13);
 	SETUP(mprotect(guard + PG, PG, PROT_NONE) == 0, "mprotect");
 	reserve = map(16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* data the process itself cannot read now: a dump must still save it */
+	hidden = map(2 * PG, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_fill(hidden, 2 * PG, 17);
+	SETUP(mprotect(hidden, 2 * PG, PROT_NONE) == 0, "mprotect");
 
 	unsigned char *a = map(4 * PG, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -429,6 +435,11 @@ static void checks(void)
 	CHECK(r == 128 + SIGSEGV, "touching the reservation: status %d, want "
 				  "SIGSEGV",
 	      r);
+
+	check_perms("written, then PROT_NONE", hidden, "---p");
+	if (CHECK(mprotect(hidden, 2 * PG, PROT_READ) == 0, "mprotect: %s",
+		  strerror(errno)))
+		check_pattern("written, then PROT_NONE", hidden, 2 * PG, 17);
 
 	/* mremap */
 	check_pattern("mremap'd area, old part", moved, 4 * PG, 14);
