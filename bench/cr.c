@@ -24,6 +24,9 @@
  *        write    (with -w) writing BYTES from a touched buffer into a new
  *                 file in DIR, 16 MiB per write(), then unlinking it: what
  *                 putting the image on that file system costs by itself
+ *        scan     one PAGEMAP_SCAN of the area (present and written pages,
+ *                 as the freeze of dump -R asks): the page-table walk no
+ *                 freeze that finds the written pages can avoid
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,9 +37,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../src/dump/pagemap.h"
 
 #define BLOCK (16UL << 20)
 #define PAGE 4096UL
@@ -205,6 +211,42 @@ static double t_write(const char *dir, const char *buf, size_t len)
 	return t;
 }
 
+static double t_scan(int pid, uint64_t addr, size_t len)
+{
+	struct page_region vec[512];
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.vec = (uintptr_t)vec,
+		.vec_len = 512,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_WRITTEN,
+	};
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "cr bounds: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+	double t0 = now();
+	for (uint64_t pos = addr; pos < addr + len;) {
+		a.start = pos;
+		a.end = addr + len;
+		a.walk_end = 0;
+		if (ioctl(fd, PAGEMAP_SCAN, &a) < 0) {
+			fprintf(stderr, "cr bounds: PAGEMAP_SCAN: %s\n",
+				strerror(errno));
+			exit(1);
+		}
+		if (a.walk_end <= pos)
+			break;
+		pos = a.walk_end;
+	}
+	double t = now() - t0;
+	close(fd);
+	return t;
+}
+
 #define BOUNDS_ARGS "cr bounds [-r REPS] [-w DIR] PID ADDR BYTES\n"
 
 static int cmd_bounds(int argc, char **argv)
@@ -239,9 +281,11 @@ static int cmd_bounds(int argc, char **argv)
 	}
 	char *buf = map(BLOCK);
 	memset(buf, 1, BLOCK);
-	double pm[100], mc[100], tt[100], wr[100];
+	double pm[100], mc[100], tt[100], wr[100], sc[100];
 	for (int i = 0; i < reps; i++)
 		pm[i] = t_procmem(fd, addr, len, buf);
+	for (int i = 0; i < reps; i++)
+		sc[i] = t_scan(pid, addr, len);
 	close(fd);
 	for (int i = 0; wdir && i < reps; i++)
 		wr[i] = t_write(wdir, buf, len);
@@ -258,8 +302,8 @@ static int cmd_bounds(int argc, char **argv)
 		tt[i] = t_touch(len);
 	printf("procmem=%.6f memcpy=%.6f touch=%.6f", median(pm, reps),
 	       median(mc, reps), median(tt, reps));
-	if (wdir)
-		printf(" write=%.6f", median(wr, reps));
+	printf(" write=%.6f scan=%.6f", wdir ? median(wr, reps) : 0.0,
+	       median(sc, reps));
 	printf("\n");
 	return 0;
 }

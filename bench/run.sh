@@ -331,7 +331,8 @@ section_cr() {
 	echo "   bounds, same run, medians of $rounds: /proc/PID/mem = pread of the target's"
 	echo "   area in 16 MiB blocks; memcpy = between two touched buffers; first touch ="
 	echo "   faulting in fresh anonymous memory, one write per 4 KiB page; tmpfs write ="
-	echo "   writing as many bytes into a new file next to the image (16 MiB writes)"
+	echo "   writing as many bytes into a new file next to the image (16 MiB writes);"
+	echo "   dump -R: capcr -v dump -R of the same target in each round (it goes on)"
 	progress "cr: measuring"
 
 	: >"$d/rows"
@@ -359,8 +360,21 @@ section_cr() {
 		: >"$d/dump.$mib"
 		: >"$d/frozen.$mib"
 		: >"$d/restore.$mib"
+		: >"$d/frozenR.$mib"
 		r=1
 		while [ "$r" -le "$rounds" ]; do
+			# dump -R first: the pre-copy, then a freeze that copies
+			# only what was written since; the target goes on.
+			img=$CR_IMG/imgR.$mib.$r
+			mkdir "$img"
+			log=$d/dumpR.$mib.$r.log
+			"$CAPCR" -v dump -R -t "$pid" -D "$img" >"$log" 2>&1 </dev/null ||
+				cr_fail "capcr dump -R of $mib MiB failed: $(cat "$log")"
+			frozen=$(sed -n 's/.*frozen \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1)
+			[ -n "$frozen" ] || cr_fail "capcr -v dump -R printed no 'frozen N ms': $(cat "$log")"
+			echo "$frozen" >>"$d/frozenR.$mib"
+			rm -rf "$img"
+
 			img=$CR_IMG/img.$mib.$r
 			mkdir "$img"
 			log=$d/dump.$mib.$r.log
@@ -402,7 +416,7 @@ section_cr() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$holder" 2>/dev/null || true
 		CR_PIDS=""
-		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib")" >>"$d/rows"
+		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/frozenR.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib")" >>"$d/rows"
 	done
 	progress "
 "
@@ -410,14 +424,15 @@ section_cr() {
 	cr_cleanup
 
 	echo
-	fmt='%-8s | %6s %5s %11s %6s %9s | %6s %5s %11s | %12s %12s %12s %12s\n'
-	printf '%-8s | %-41s | %-24s | %s\n' "" "capcr dump" "capcr restore" \
-		"bounds, GB/s (seconds)"
-	printf "$fmt" "size" "s" "GB/s" "range s" "frozen" "range" "s" "GB/s" "range s" \
-		"/proc/PID/mem" "memcpy" "first touch" "tmpfs write"
-	printf "$fmt" "" "" "" "" "ms" "ms" "" "" "" "" "" "" ""
+	fmt='%-8s | %6s %5s %11s %6s %9s | %6s %9s | %6s %5s %11s | %12s %12s %12s %12s %10s\n'
+	printf '%-8s | %-41s | %-16s | %-24s | %s\n' "" "capcr dump (the target killed)" \
+		"dump -R" "capcr restore" "bounds, GB/s (seconds)"
+	printf "$fmt" "size" "s" "GB/s" "range s" "frozen" "range" "frozen" "range" \
+		"s" "GB/s" "range s" "/proc/PID/mem" "memcpy" "first touch" \
+		"tmpfs write" "scan"
+	printf "$fmt" "" "" "" "" "ms" "ms" "ms" "ms" "" "" "" "" "" "" "" "ms"
 	summary=""
-	while read -r mib dump dlo dhi frozen flo fhi rest rlo rhi pm mc tt wr; do
+	while read -r mib dump dlo dhi frozen flo fhi frr frlo frhi rest rlo rhi pm mc tt wr sc; do
 		if [ "$dump" = skipped ]; then
 			printf '%-8s | skipped: not enough free memory or tmpfs space\n' "$mib MiB"
 			continue
@@ -430,18 +445,24 @@ section_cr() {
 			"$(printf '%.3f' "$dump")" "$(gbps "$bytes" "$dump")" \
 			"$(printf '%.3f-%.3f' "$dlo" "$dhi")" \
 			"$(printf '%.0f' "$frozen")" "$(printf '%.0f-%.0f' "$flo" "$fhi")" \
+			"$(printf '%.1f' "$frr")" "$(printf '%.1f-%.1f' "$frlo" "$frhi")" \
 			"$(printf '%.3f' "$rest")" "$(gbps "$bytes" "$rest")" \
 			"$(printf '%.3f-%.3f' "$rlo" "$rhi")" \
-			"$(bound "$pm")" "$(bound "$mc")" "$(bound "$tt")" "$(bound "$wr")"
-		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
-		last="$pm $mc $tt $wr $dump $rest"
+			"$(bound "$pm")" "$(bound "$mc")" "$(bound "$tt")" "$(bound "$wr")" \
+			"$(awk -v s="$sc" 'BEGIN { printf "%.2f", s * 1e3 }')"
+		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), dump -R frozen $(printf '%.1f' "$frr") ms, restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
+		last="$pm $mc $tt $wr $dump $rest $sc $frr"
 	done <"$d/rows"
 	if [ -n "$summary" ]; then
 		set -- $last
 		echo
+		echo "dump -R: frozen = the freeze after the live pre-copy (only what was written"
+		echo "  since is copied frozen); scan = one PAGEMAP_SCAN of the area, the page-table"
+		echo "  walk that finding the written pages costs at least"
 		echo "largest size, time of the bound / time of capcr (1.00 = as fast as the bound):"
 		echo "  dump:    $(ratio "$1" "$5") of the /proc/PID/mem read alone;" \
 			"$(awk -v a="$1" -v b="$4" -v c="$5" 'BEGIN { printf "%.2f", (c > 0) ? (a + b) / c : 0 }') of read + tmpfs write"
+		echo "  dump -R: the freeze is $(awk -v a="$7" -v b="$8" 'BEGIN { printf "%.1f", (a > 0) ? b / (a * 1e3) : 0 }') times the scan"
 		echo "  restore: $(ratio "$3" "$6") of first touch alone;" \
 			"$(awk -v a="$3" -v b="$2" -v c="$6" 'BEGIN { printf "%.2f", (c > 0) ? (a + b) / c : 0 }') of first touch + memcpy"
 		echo "cr: $summary" >>"$SUMMARY"

@@ -130,13 +130,14 @@ cr_dump() {
 	DRC=$?
 }
 
-# cr_restore TAG: capcr restore (foreground, in the background) from
-# $T/TAG.img (or CR_IMG); sets RPID (capcr restore) and NPID (the restored
-# process), or returns 1.
+# cr_restore TAG [OPTS...]: capcr restore (foreground, in the background)
+# from $T/TAG.img (or CR_IMG), with OPTS; sets RPID (capcr restore) and
+# NPID (the restored process), or returns 1.
 cr_restore() {
 	local tag=$1 img=${CR_IMG:-$T/$1.img}
+	shift
 	rm -f "$T/$tag.pidfile"
-	"$CAPCR" restore -D "$img" --pidfile "$T/$tag.pidfile" \
+	"$CAPCR" restore -D "$img" --pidfile "$T/$tag.pidfile" "$@" \
 		>>"$T/$tag.rst.out" 2>>"$T/$tag.rst.err" </dev/null &
 	RPID=$!
 	PIDS+=("$RPID")

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/kcmp.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,13 +23,8 @@
 #include <unistd.h>
 
 #include "../monitor/commands.h"
+#include "pagemap.h"
 
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask;
-	uint64_t return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
 
 static int failures;
 
@@ -68,6 +64,19 @@ static int try_pagemap_scan(void)
 	ok = ioctl(fd, PAGEMAP_SCAN, &a) >= 0;
 	close(fd);
 	munmap(p, 4096);
+	return ok;
+}
+
+/* What the live pre-copy of dump -R needs (precopy.c). */
+static int try_uffd_wp_async(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_ASYNC };
+	int ok = fd >= 0 && ioctl(fd, UFFDIO_API, &api) == 0;
+
+	if (fd >= 0)
+		close(fd);
 	return ok;
 }
 
@@ -164,6 +173,11 @@ int cmd_check(int argc, char **argv)
 				   "images restore on 6.13+ kernels"
 				 : "single [vvar]: images restore on kernels "
 				   "before 6.13");
+	printf("  live pre-copy of dump -R: %s\n",
+	       try_uffd_wp_async()
+		       ? "yes (userfaultfd with async write protection)"
+		       : "no (userfaultfd with UFFD_FEATURE_WP_ASYNC, Linux "
+			 "6.7): dump -R copies all memory while frozen");
 	printf("  CAP_SYS_RESOURCE: %s\n",
 	       have_cap(CAP_SYS_RESOURCE)
 		       ? "present"

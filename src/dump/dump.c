@@ -36,6 +36,7 @@
 #include "../monitor/commands.h"
 #include "../files/sysvipc.h"
 #include "dump.h"
+#include "precopy.h"
 
 #ifndef CAPCR_VERSION
 #define CAPCR_VERSION "0.1.0"
@@ -610,13 +611,18 @@ static void drop_scratch(struct dump_ctx *c)
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
-		"usage: capcr dump -t PID -D DIR [-R]\n"
+		"usage: capcr dump -t PID -D DIR [-R] [--file-locks]\n"
 		"  Checkpoint process PID and all its descendants into image\n"
 		"  directory DIR (which must exist).  They are killed once the\n"
 		"  image is safely written, unless -R/--leave-running is given.\n"
 		"  -t, --tree PID           the root of the tree\n"
 		"  -D, --images-dir DIR     where the image goes\n"
-		"  -R, --leave-running      let the processes go on afterwards\n"
+		"  -R, --leave-running      let the processes go on afterwards;\n"
+		"                           their memory is copied while they\n"
+		"                           run first, so the freeze copies\n"
+		"                           only what they write meanwhile\n"
+		"      --no-pre-copy        with -R, copy all memory while\n"
+		"                           frozen instead\n"
 		"      --external-sockets=refuse|closed\n"
 		"                           a connection whose peer is outside:\n"
 		"                           refuse the dump (default), or bring\n"
@@ -627,6 +633,9 @@ static void usage_dump(FILE *out)
 		"  -j, --shell-job          accepted, as CRIU's: a terminal or\n"
 		"                           pipe from outside the tree is always\n"
 		"                           saved as outside, to be re-attached\n"
+		"  -l, --file-locks         save the file locks the processes\n"
+		"                           hold (flock, POSIX, OFD); without it\n"
+		"                           a process holding one is refused\n"
 		"      --" IMAGE_UNTRUSTED_OPT "\n"
 		"                           write into DIR even if another\n"
 		"                           user owns it or may write it\n");
@@ -641,13 +650,15 @@ int cmd_dump(int argc, char **argv)
 		{ "external-sockets", required_argument, NULL, 'x' },
 		{ "tcp-close", no_argument, NULL, 'c' },
 		{ "shell-job", no_argument, NULL, 'j' },
+		{ "file-locks", no_argument, NULL, 'l' },
+		{ "no-pre-copy", no_argument, NULL, 'P' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dump_tree t;
 	const char *dir = NULL;
-	int leave = 0, c, ok = 0;
+	int leave = 0, precopy = 1, c, ok = 0;
 	long pid = 0;
 	size_t failed = 0;
 	char why[1100];
@@ -656,10 +667,13 @@ int cmd_dump(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	t.img.dirfd = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "t:D:Rjh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:D:Rjlh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			break; /* what capcr always does: see usage */
+		case 'l':
+			t.file_locks = 1;
+			break;
 		case 't':
 			pid = strtol(optarg, NULL, 10);
 			break;
@@ -680,6 +694,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'c':
 			t.ext_closed = 1;
+			break;
+		case 'P':
+			precopy = 0;
 			break;
 		case 'U':
 			image_allow_untrusted(1);
@@ -714,6 +731,9 @@ int cmd_dump(int argc, char **argv)
 	t.files = ARENA_NEW(&t.arena, Capcr__Files);
 	capcr__files__init(t.files);
 	uint64_t t0 = now_ns(), t_frozen = 0, t_released = 0;
+	if (leave && precopy)
+		t.pre = precopy_run(&t.img, (pid_t)pid);
+	uint64_t t_seize = now_ns();
 	if (!add_proc(&t, (pid_t)pid) || freeze_tree(&t, &failed) < 0)
 		goto fail;
 	t_frozen = now_ns();
@@ -722,12 +742,19 @@ int cmd_dump(int argc, char **argv)
 			failed = i;
 			goto fail;
 		}
+	uint64_t t_tasks = now_ns();
 	if (dump_all_mm(&t, &failed) < 0)
 		goto fail;
+	uint64_t t_mm = now_ns();
 	if (dump_fds(&t, &failed) < 0 || dump_sysv(&t, &failed) < 0)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)
 		drop_scratch(&t.procs[i]);
+	capcr_debug("frozen: %.1f ms seizing, %.1f ms tasks, %.1f ms memory, "
+		    "%.1f ms descriptors and the rest",
+		    (t_frozen - t_seize) / 1e6,
+		    (t_tasks - t_frozen) / 1e6, (t_mm - t_tasks) / 1e6,
+		    (now_ns() - t_mm) / 1e6);
 	/* With -R, whether all were still there is asked before they go:
 	 * once let go, a process may end by itself (a shell loop's child),
 	 * which says nothing of the image. */
@@ -785,12 +812,16 @@ int cmd_dump(int argc, char **argv)
 		threads += t.procs[i].task->n_threads;
 		fds += t.procs[i].fdt->n_fds;
 	}
+	uint64_t pre_bytes;
+	double pre_ms;
+	precopy_stats(t.pre, &pre_bytes, &pre_ms);
 	capcr_info("dumped %zu process%s from %ld (%s): %.1f MiB of memory, "
 		   "%zu descriptors, %zu threads; %.1f ms in all, frozen "
-		   "%.1f ms",
+		   "%.1f ms; %.1f MiB copied while running (%.1f ms)",
 		   t.nprocs, t.nprocs == 1 ? "" : "es", pid,
 		   t.procs[0].task->comm, bytes / 1048576.0, fds, threads,
-		   (now_ns() - t0) / 1e6, (t_released - t_frozen) / 1e6);
+		   (now_ns() - t0) / 1e6, (t_released - t_frozen) / 1e6,
+		   pre_bytes / 1048576.0, pre_ms);
 	goto out;
 fail:
 	snprintf(why, sizeof(why), "%s",
@@ -833,6 +864,7 @@ fail:
 			  pid, why[0] ? why : "unknown error",
 			  t.nprocs > 1 ? "es" : "", t.nprocs > 1 ? "" : "es");
 out:
+	precopy_end(t.pre);
 	for (size_t i = 0; i < t.nprocs; i++) {
 		if (t.procs[i].memfd >= 0)
 			close(t.procs[i].memfd);

@@ -44,6 +44,8 @@ struct dump_tree {
 	size_t nprocs;
 	struct shmem_table shm; /* shared memory objects saved so far */
 	int ext_closed;     /* --external-sockets=closed */
+	int file_locks;     /* --file-locks: file locks saved, not refused */
+	struct precopy_set *pre; /* -R: memory copied while running */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;
 };

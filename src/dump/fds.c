@@ -20,6 +20,7 @@
 
 #include "../common/log.h"
 #include "../files/files.h"
+#include "../files/locks.h"
 #include "../monitor/procfd.h"
 #include "../monitor/region.h"
 #include "dump.h"
@@ -178,7 +179,7 @@ static int same_object(const struct desc *a, const struct desc *b)
 
 /* Describe one open file description, the first time it is met. */
 static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
-		     size_t i, pid_t *pids, const ino_t *sinos, size_t nsinos)
+		     size_t i, const ino_t *sinos, size_t nsinos)
 {
 	struct desc *x = &all[i];
 	struct dump_ctx *c = &t->procs[x->proc];
@@ -210,8 +211,8 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		/* One end only: is the other in a process outside (a shell
 		 * pipeline), or just closed? */
 		if (!in.both_pipe_ends)
-			in.held_outside = files_held_elsewhere(pids, t->nprocs,
-							       x->k->target);
+			in.held_outside =
+				files_pipe_other_end_open(x->copy, x->k->flags);
 	}
 	const struct file_ops *ops = files_ops_for_dump(&in);
 	if (!ops)
@@ -253,20 +254,20 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 {
 	struct kfd **kfds = calloc(t->nprocs + 1, sizeof(*kfds));
 	int *nk = calloc(t->nprocs + 1, sizeof(int));
-	pid_t *pids = calloc(t->nprocs + 1, sizeof(pid_t));
 	struct desc *all = NULL;
 	struct share_index share = { 0 };
+	struct locks_dump locks = { 0 };
+	long *lock_mark = NULL; /* per File: the last process whose locks on it were read */
 	size_t n = 0, nsinos = 0;
 	ino_t *sinos = NULL;
 	int r = -1;
 
-	if (!kfds || !nk || !pids) {
+	if (!kfds || !nk) {
 		*failed = 0;
 		DUMP_FAIL(&t->procs[0], "out of memory");
 		goto out;
 	}
 	for (size_t p = 0; p < t->nprocs; p++) {
-		pids[p] = t->procs[p].pid;
 		struct dump_ctx *c = &t->procs[p];
 		c->fdt = ARENA_NEW(&t->arena, Capcr__FdTable);
 		capcr__fd_table__init(c->fdt);
@@ -286,10 +287,14 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	for (size_t i = 0; i < n; i++)
 		if (S_ISSOCK(all[i].st.st_mode))
 			sinos[nsinos++] = all[i].st.st_ino;
-	if (share_init(&share, n) < 0) {
+	if (share_init(&share, n) < 0 ||
+	    !(lock_mark = malloc((n + 1) * sizeof(*lock_mark)))) {
 		DUMP_FAIL(&t->procs[0], "out of memory");
 		goto out;
 	}
+	for (size_t i = 0; i <= n; i++)
+		lock_mark[i] = -1;
+	locks.enabled = t->file_locks;
 	for (size_t i = 0; i < n; i++) {
 		struct desc *x = &all[i];
 		const Capcr__CapSpace *cs = t->procs[x->proc].fdt->capspace;
@@ -329,12 +334,23 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 			if (same_description(t->procs[all[j].proc].pid,
 					     all[j].k->fd, c->pid, x->k->fd))
 				x->file = all[j].file;
-		if (!x->file) {
-			if (dump_file(t, all, n, i, pids, sinos, nsinos) < 0)
+		int new_file = !x->file;
+		if (new_file) {
+			if (dump_file(t, all, n, i, sinos, nsinos) < 0)
 				goto out;
 			x->next = share.by_obj[ho]; /* a new description */
 			share.by_obj[ho] = (long)i;
 		}
+		/* Its locks: the process's POSIX ones on the first of its
+		 * descriptors of this description (collect lists each
+		 * process's together), the description's own once. */
+		int first_here = lock_mark[x->file->id] != (long)x->proc;
+		lock_mark[x->file->id] = (long)x->proc;
+		if (locks_dump_fd(&locks, &t->arena, c->fdt, c->pid, x->k->fd,
+				  x->k->locked, x->k->target,
+				  first_here, new_file, c->why,
+				  sizeof(c->why)) < 0)
+			goto out;
 		if (x->badge && cand < 0)
 			share.by_badge[hb] = (long)i;
 		Capcr__Fd *fd = ARENA_NEW(&t->arena, Capcr__Fd);
@@ -375,11 +391,11 @@ out:
 			close(all[i].copy);
 	free(all);
 	free(sinos);
+	free(lock_mark);
 	share_free(&share);
 	for (size_t p = 0; kfds && p < t->nprocs; p++)
 		free(kfds[p]);
 	free(kfds);
 	free(nk);
-	free(pids);
 	return r;
 }

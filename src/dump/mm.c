@@ -29,25 +29,10 @@
 
 #include "../common/log.h"
 #include "dump.h"
-#include "../image/writer.h"
+#include "mm.h"
 #include "mm_flags.h"
+#include "precopy.h"
 
-/* PAGEMAP_SCAN (Linux 6.7); Debian's 6.1 headers lack it. */
-struct page_region {
-	uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-	uint64_t category_inverted, category_mask, category_anyof_mask;
-	uint64_t return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PAGE_IS_FILE (1 << 2)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_SWAPPED (1 << 4)
-#define PAGE_IS_PFNZERO (1 << 5)
-
-#define PAGE 4096ULL
 /*
  * 1 MiB blocks, 8 of them between reader and writer: measured on this
  * machine, 1-4 MiB blocks read fastest, and 16 MiB ones cost a first touch
@@ -58,16 +43,7 @@ struct pm_scan_arg {
 #define COPY_BUFS 8
 #define SCAN_VEC 512
 
-struct smaps_vma {
-	uint64_t start, end, pgoff, ino;
-	char perms[8];
-	char path[4096];
-	uint32_t madv;
-	int growsdown;
-	int noreserve;
-};
-
-static void parse_vmflags(const char *line, struct smaps_vma *v)
+void mm_parse_vmflags(const char *line, struct smaps_vma *v)
 {
 	for (const char *p = line + 8; p[0] && p[1]; p++) {
 		if (p[0] == ' ' || p[0] == '\n')
@@ -87,8 +63,10 @@ static void parse_vmflags(const char *line, struct smaps_vma *v)
 	}
 }
 
-static Capcr__VmaKind vma_kind(const struct smaps_vma *v, int shared)
+Capcr__VmaKind mm_vma_kind(const struct smaps_vma *v)
 {
+	int shared = v->perms[3] == 's';
+
 	if (!strcmp(v->path, "[vdso]"))
 		return CAPCR__VMA_KIND__VMA_VDSO;
 	if (!strcmp(v->path, "[vvar]"))
@@ -110,9 +88,32 @@ static Capcr__VmaKind vma_kind(const struct smaps_vma *v, int shared)
 		      : CAPCR__VMA_KIND__VMA_FILE_PRIVATE;
 }
 
-/* The page runs of [start, end) worth saving for a mapping of this kind. */
-static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
-		struct page_region **out, size_t *n)
+int mm_parse_head(const char *line, struct smaps_vma *v)
+{
+	uint64_t s, e, off, ino = 0;
+	char perms[8];
+	int pos = 0;
+
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %*s %" SCNu64
+			 "%n",
+		   &s, &e, perms, &off, &ino, &pos) < 5)
+		return 0;
+	memset(v, 0, sizeof(*v));
+	v->start = s;
+	v->end = e;
+	v->pgoff = off;
+	v->ino = ino;
+	memcpy(v->perms, perms, sizeof(v->perms));
+	const char *p = line + pos;
+	while (*p == ' ')
+		p++;
+	snprintf(v->path, sizeof(v->path), "%.*s", (int)strcspn(p, "\n"), p);
+	return 1;
+}
+
+int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
+	    uint64_t start, uint64_t end, int written,
+	    struct page_region **out, size_t *n)
 {
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg a = {
@@ -120,10 +121,13 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 		.vec = (uintptr_t)vec,
 		.vec_len = SCAN_VEC,
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
+			       (written ? PAGE_IS_WRITTEN : 0),
 	};
 
-	switch (vma->kind) {
+	*out = NULL;
+	*n = 0;
+	switch (kind) {
 	case CAPCR__VMA_KIND__VMA_ANON_PRIVATE:
 		a.category_inverted = a.category_mask = PAGE_IS_PFNZERO;
 		break;
@@ -133,14 +137,11 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 			PAGE_IS_PFNZERO | PAGE_IS_FILE;
 		break;
 	default: /* shared memory is saved from its object */
-		*n = 0;
 		return 0;
 	}
-	*out = NULL;
-	*n = 0;
-	for (uint64_t pos = vma->start; pos < vma->end;) {
+	for (uint64_t pos = start; pos < end;) {
 		a.start = pos;
-		a.end = vma->end;
+		a.end = end;
 		a.walk_end = 0;
 		long got = ioctl(pmfd, PAGEMAP_SCAN, &a);
 		if (got < 0 && (errno == ENOTTY || errno == EINVAL))
@@ -159,9 +160,12 @@ static int scan(struct dump_ctx *ctx, int pmfd, Capcr__Vma *vma,
 			return DUMP_FAIL(ctx, "out of memory");
 		*out = nv;
 		for (long i = 0; i < got; i++) {
+			struct page_region *last = *n ? &(*out)[*n - 1] : NULL;
 			/* merge with the previous run when adjacent */
-			if (*n && (*out)[*n - 1].end == vec[i].start)
-				(*out)[*n - 1].end = vec[i].end;
+			if (last && last->end == vec[i].start &&
+			    !((last->categories ^ vec[i].categories) &
+			      PAGE_IS_WRITTEN))
+				last->end = vec[i].end;
 			else
 				(*out)[(*n)++] = vec[i];
 		}
@@ -205,33 +209,89 @@ static int read_target(struct dump_ctx *ctx, char *buf, size_t len,
 	return 0;
 }
 
-/* Copy the runs from the target into the pages file, block by block. */
-static int copy_runs(struct dump_ctx *ctx, struct image_writer *wr,
-		     Capcr__Vma *vma, struct page_region *runs, size_t n)
+int mm_copy(struct dump_ctx *ctx, struct image_writer *wr, uint64_t start,
+	    uint64_t end, int readable)
+{
+	for (uint64_t a = start; a < end;) {
+		size_t len = end - a < COPY_BUF ? end - a : COPY_BUF;
+		char *buf = image_writer_buffer(wr);
+		if (!buf)
+			return -2;
+		if (read_target(ctx, buf, len, a, readable) < 0)
+			return -1;
+		image_writer_submit(wr, buf, len);
+		a += len;
+	}
+	return 0;
+}
+
+struct image_writer *mm_writer_start(struct image_data *d)
+{
+	return image_writer_start(d, COPY_BUF, COPY_BUFS);
+}
+
+/* Add the run of npages at vaddr, found at offset of the pages file, to
+ * vma: joined to the last run when both follow on in memory and in the
+ * file. */
+static void add_run(struct dump_ctx *ctx, Capcr__Vma *vma, uint64_t vaddr,
+		    uint64_t npages, uint64_t offset)
+{
+	Capcr__PageRun *last = vma->n_pages ? vma->pages[vma->n_pages - 1]
+					    : NULL;
+
+	ctx->pages_bytes += npages * PAGE;
+	if (last && last->vaddr + last->npages * PAGE == vaddr &&
+	    last->offset + last->npages * PAGE == offset) {
+		last->npages += npages;
+		return;
+	}
+	Capcr__PageRun *pr = ARENA_NEW(ctx->arena, Capcr__PageRun);
+	capcr__page_run__init(pr);
+	pr->vaddr = vaddr;
+	pr->npages = npages;
+	pr->offset = offset;
+	arena_push(ctx->arena, (void ***)&vma->pages, &vma->n_pages, pr);
+}
+
+/* Copy [start, end) now, at the end of the pages file. */
+static int copy_now(struct dump_ctx *ctx, struct image_writer *wr,
+		    Capcr__Vma *vma, uint64_t start, uint64_t end)
+{
+	uint64_t at = image_writer_queued(wr);
+	int r = mm_copy(ctx, wr, start, end, vma->prot & PROT_READ);
+
+	if (!r)
+		add_run(ctx, vma, start, (end - start) / PAGE, at);
+	return r;
+}
+
+/* Save the runs into the pages file: each one not written since the
+ * pre-copy took it is taken from that copy, the rest copied now. */
+static int save_runs(struct dump_ctx *ctx, struct image_writer *wr,
+		     struct precopy *pre, Capcr__Vma *vma,
+		     const struct page_region *runs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		Capcr__PageRun *pr = ARENA_NEW(ctx->arena, Capcr__PageRun);
-		capcr__page_run__init(pr);
-		pr->vaddr = runs[i].start;
-		pr->npages = (runs[i].end - runs[i].start) / PAGE;
-		pr->offset = image_writer_queued(wr);
-		for (uint64_t a = runs[i].start; a < runs[i].end;) {
-			size_t len = runs[i].end - a < COPY_BUF
-					     ? runs[i].end - a
-					     : COPY_BUF;
-			char *buf = image_writer_buffer(wr);
-			if (!buf)
-				return -2; /* the writer failed: its error is
-					    * image_writer_finish's */
-			if (read_target(ctx, buf, len, a,
-					vma->prot & PROT_READ) < 0)
-				return -1;
-			image_writer_submit(wr, buf, len);
-			a += len;
+		uint64_t a = runs[i].start, end = runs[i].end;
+		if (!pre || (runs[i].categories & PAGE_IS_WRITTEN)) {
+			int r = copy_now(ctx, wr, vma, a, end);
+			if (r < 0)
+				return r;
+			continue;
 		}
-		ctx->pages_bytes += runs[i].end - runs[i].start;
-		arena_push(ctx->arena, (void ***)&vma->pages, &vma->n_pages,
-			   pr);
+		while (a < end) {
+			uint64_t off, upto;
+			if (precopy_lookup(pre, a, &off, &upto)) {
+				upto = upto < end ? upto : end;
+				add_run(ctx, vma, a, (upto - a) / PAGE, off);
+			} else {
+				upto = upto < end ? upto : end;
+				int r = copy_now(ctx, wr, vma, a, upto);
+				if (r < 0)
+					return r;
+			}
+			a = upto;
+		}
 	}
 	return 0;
 }
@@ -250,7 +310,7 @@ static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 	vma->flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
 		     (v->growsdown ? MAP_GROWSDOWN : 0) |
 		     (v->noreserve ? MAP_NORESERVE : 0);
-	vma->kind = vma_kind(v, shared);
+	vma->kind = mm_vma_kind(v);
 	if (v->path[0] == '/') {
 		vma->path = arena_strdup(ctx->arena, v->path);
 		vma->has_pgoff = 1;
@@ -308,23 +368,90 @@ static int shared_object(struct dump_ctx *ctx, Capcr__Vma *vma,
 	return 0;
 }
 
+/* The whole text of a /proc file, NUL-terminated, or NULL with errno. */
+static char *slurp_proc(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 65536, n = 0;
+	char *buf = NULL;
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (!buf || cap - n < 4097) {
+			char *b = realloc(buf, cap *= 2);
+			if (!b)
+				goto fail;
+			buf = b;
+		}
+		ssize_t got = read(fd, buf + n, cap - n - 1);
+		if (got < 0)
+			goto fail;
+		if (!got)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+fail:;
+	int e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return NULL;
+}
+
+/*
+ * The map of areas to read.  smaps walks every page table to count what
+ * is resident (some 15 ms per GiB here), so after a pre-copy that read it
+ * just before the freeze, the freeze reads /proc/PID/maps instead when
+ * every area is as it was then, and takes the flags smaps showed then
+ * (*text holds that map).  An area that is new or changed: smaps.
+ */
+static FILE *open_map(struct dump_ctx *ctx, struct precopy *pre, char **text)
+{
+	char path[64];
+	size_t len;
+
+	*text = NULL;
+	snprintf(path, sizeof(path), "/proc/%d/maps", ctx->pid);
+	if (pre && precopy_knows_areas(pre) && (*text = slurp_proc(path, &len))) {
+		struct smaps_vma v;
+		int known = 1;
+		for (char *l = *text; known && *l; l += strcspn(l, "\n") + 1)
+			known = mm_parse_head(l, &v) &&
+				precopy_area_flags(pre, l, &v);
+		FILE *f = known ? fmemopen(*text, len, "r") : NULL;
+		if (f)
+			return f;
+		free(*text);
+		*text = NULL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/smaps", ctx->pid);
+	return fopen(path, "re");
+}
+
 int dump_mm(struct dump_ctx *ctx)
 {
 	char path[64], line[4200];
-	struct image_data pages;
-	struct smaps_vma v;
+	struct image_data own, *pages = NULL;
+	struct smaps_vma areas[2], *v = &areas[0], *next = &areas[1];
 	int have = 0, pmfd, r = -1, wfail = 0;
 	FILE *f;
 	struct image_writer *wr = NULL;
+	struct precopy *pre = precopy_find(ctx->tree->pre, ctx->pid);
+	char *maps_text = NULL;
 	Capcr__Mm *mm = ARENA_NEW(ctx->arena, Capcr__Mm);
 
 	capcr__mm__init(mm);
 	ctx->mm = mm;
-	snprintf(path, sizeof(path), "/proc/%d/smaps", ctx->pid);
-	f = fopen(path, "re");
+	f = open_map(ctx, pre, &maps_text);
 	if (!f) {
 		DUMP_FAIL(ctx, "cannot open the memory map of process %d "
-			       "(%s): %s", ctx->pid, path, strerror(errno));
+			       "(/proc/%d/smaps): %s", ctx->pid, ctx->pid,
+			  strerror(errno));
 		pmfd = -1;
 		goto out;
 	}
@@ -335,49 +462,54 @@ int dump_mm(struct dump_ctx *ctx)
 			       "(%s): %s", ctx->pid, path, strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
-	if ((r = image_data_open(ctx->img, &pages, path)) < 0) {
-		r = DUMP_FAIL(ctx, "cannot create %s in the image directory: %s",
-			      path, strerror(-r));
-		goto out;
-	}
-	wr = image_writer_start(&pages, COPY_BUF, COPY_BUFS);
-	if (!wr) {
-		r = DUMP_FAIL(ctx, "out of memory");
-		goto out_pages;
+	/* The pre-copy's pages file goes on: what it copied stays where it
+	 * is, what changed since is added after it. */
+	if (pre) {
+		precopy_claim(pre, &pages, &wr);
+	} else {
+		snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
+		if ((r = image_data_open(ctx->img, &own, path)) < 0) {
+			r = DUMP_FAIL(ctx, "cannot create %s in the image "
+					   "directory: %s",
+				      path, strerror(-r));
+			goto out;
+		}
+		pages = &own;
+		wr = mm_writer_start(pages);
+		if (!wr) {
+			r = DUMP_FAIL(ctx, "out of memory");
+			goto out_pages;
+		}
 	}
 	r = 0;
 	for (;;) {
 		char *ok = fgets(line, sizeof(line), f);
-		uint64_t s, e, off, ino = 0;
-		char perms[8];
-		int pos = 0;
-		int head = ok && sscanf(line, "%" SCNx64 "-%" SCNx64
-					      " %7s %" SCNx64 " %*s %" SCNu64 "%n",
-					&s, &e, perms, &off, &ino, &pos) >= 5;
+		int head = ok && mm_parse_head(line, next);
+		if (head && maps_text)
+			precopy_area_flags(pre, line, next);
 		if ((head || !ok) && have) {
 			/* the previous mapping is complete */
-			if (ctx->scratch_mapped && v.start == ctx->scratch) {
+			if (ctx->scratch_mapped && v->start == ctx->scratch) {
 				have = 0; /* our own scratch page */
 			} else {
-				Capcr__Vma *vma = new_vma(ctx, &v);
+				Capcr__Vma *vma = new_vma(ctx, v);
 				struct page_region *runs = NULL;
 				size_t n = 0;
 				if (vma->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED &&
-				    shared_object(ctx, vma, &v) < 0) {
+				    shared_object(ctx, vma, v) < 0) {
 					r = -1;
 					break;
 				}
-				int c = scan(ctx, pmfd, vma, &runs, &n);
+				int c = mm_scan(ctx, pmfd, vma->kind, vma->start,
+						vma->end, pre != NULL, &runs, &n);
 				if (!c)
-					c = copy_runs(ctx, wr, vma, runs, n);
+					c = save_runs(ctx, wr, pre, vma, runs, n);
+				free(runs);
 				if (c < 0) {
-					free(runs);
 					wfail = c == -2;
 					r = -1;
 					break;
 				}
-				free(runs);
 				arena_push(ctx->arena, (void ***)&mm->vmas,
 					   &mm->n_vmas, vma);
 				have = 0;
@@ -388,26 +520,19 @@ int dump_mm(struct dump_ctx *ctx)
 			 * in part would leave areas out of the image. */
 			if (ferror(f))
 				r = DUMP_FAIL(ctx, "cannot read the memory map of "
-						   "process %d (/proc/%d/smaps): "
+						   "process %d (/proc/%d/%s): "
 						   "%s", ctx->pid, ctx->pid,
+					      maps_text ? "maps" : "smaps",
 					      strerror(errno));
 			break;
 		}
 		if (head) {
-			memset(&v, 0, sizeof(v));
-			v.start = s;
-			v.end = e;
-			v.pgoff = off;
-			v.ino = ino;
-			memcpy(v.perms, perms, sizeof(v.perms));
-			char *p = line + pos;
-			while (*p == ' ')
-				p++;
-			p[strcspn(p, "\n")] = 0;
-			snprintf(v.path, sizeof(v.path), "%s", p);
+			struct smaps_vma *t = v;
+			v = next;
+			next = t;
 			have = 1;
 		} else if (have && !strncmp(line, "VmFlags:", 8)) {
-			parse_vmflags(line, &v);
+			mm_parse_vmflags(line, v);
 		}
 	}
 	if (!r && fault_at("mm-pages"))
@@ -424,12 +549,13 @@ out_pages:
 			r = DUMP_FAIL(ctx, "cannot write the pages image "
 					   "pages-%d.img", ctx->pid);
 	}
-	if (image_data_close(ctx->img, &pages) < 0 && !r)
+	if (image_data_close(ctx->img, pages) < 0 && !r)
 		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",
 			      strerror(errno));
 out:
 	if (f)
 		fclose(f);
+	free(maps_text);
 	if (pmfd >= 0)
 		close(pmfd);
 	return r;

@@ -17,6 +17,7 @@
 
 #include "../common/json.h"
 #include "../common/log.h"
+#include "../files/locks.h"
 #include "../image/load.h"
 #include "../monitor/commands.h"
 #include "capcr/capinfo.h"
@@ -371,6 +372,13 @@ static void show_text(const Capcr__Inventory *inv, const Capcr__Files *files,
 			       prov);
 		}
 		free(caps);
+		if (p[i].fdt->n_locks)
+			printf("  file locks (%zu):\n", p[i].fdt->n_locks);
+		for (size_t k = 0; k < p[i].fdt->n_locks; k++) {
+			char what[160];
+			locks_describe(p[i].fdt->locks[k], what, sizeof(what));
+			printf("    %4d  %s\n", p[i].fdt->locks[k]->fd, what);
+		}
 	}
 }
 
@@ -441,6 +449,22 @@ static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
 			json_obj_close(&j);
 		}
 		free(caps);
+		json_arr_close(&j);
+		json_arr_open(&j, "locks");
+		for (size_t k = 0; k < p[i].fdt->n_locks; k++) {
+			static const char *const kinds[] = { "posix", "ofd",
+							     "flock" };
+			const Capcr__FileLock *l = p[i].fdt->locks[k];
+			json_obj_open(&j, NULL);
+			json_int(&j, "fd", l->fd);
+			json_str(&j, "kind", kinds[l->kind]);
+			json_str(&j, "type", l->type ? "write" : "read");
+			if (l->has_start)
+				json_int(&j, "start", l->start);
+			if (l->has_len)
+				json_int(&j, "len", l->len);
+			json_obj_close(&j);
+		}
 		json_arr_close(&j);
 		json_obj_close(&j);
 	}

@@ -180,40 +180,6 @@ int files_load_contents(struct file_restore_env *env, const Capcr__File *f,
 	return 0;
 }
 
-int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link)
-{
-	DIR *proc = opendir("/proc");
-	int found = 0;
-
-	if (!proc)
-		return 1; /* cannot tell: keep it outside, the safe side */
-	for (struct dirent *p; !found && (p = readdir(proc));) {
-		char path[300], target[256];
-		/* Neither the image's processes nor us: we hold copies. */
-		pid_t pid = atoi(p->d_name);
-		int skipped = pid == getpid();
-		for (size_t i = 0; i < nskip; i++)
-			skipped |= pid == skip[i];
-		if (p->d_name[0] < '1' || p->d_name[0] > '9' || skipped)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
-		DIR *fds = opendir(path);
-		if (!fds)
-			continue;
-		for (struct dirent *f; !found && (f = readdir(fds));) {
-			ssize_t n = readlinkat(dirfd(fds), f->d_name, target,
-					       sizeof(target) - 1);
-			if (n > 0) {
-				target[n] = 0;
-				found = !strcmp(target, link);
-			}
-		}
-		closedir(fds);
-	}
-	closedir(proc);
-	return found;
-}
-
 FILE *files_fdinfo_open(pid_t pid, int fd, char *why, size_t wl)
 {
 	char path[64];

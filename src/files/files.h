@@ -134,9 +134,9 @@ int extents_save(struct image *img, struct arena *a, int fd, uint64_t size,
 int extents_load(struct image *img, const char *name,
 		 Capcr__PageRun *const *runs, size_t nruns, uint64_t size,
 		 int dst, char *why, size_t wl);
-/* Does any process but those in skip[] (and us) hold the object link
- * names ("pipe:[N]")? */
-int files_held_elsewhere(const pid_t *skip, size_t nskip, const char *link);
+/* Is the other end of the pipe whose end copy is (open with flags) still
+ * open anywhere? */
+int files_pipe_other_end_open(int copy, int flags);
 /* /proc/PID/fdinfo/FD for reading, or NULL with why set (if given). */
 FILE *files_fdinfo_open(pid_t pid, int fd, char *why, size_t wl);
 int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,

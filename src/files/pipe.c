@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,3 +215,22 @@ const struct file_ops file_pipe = {
 	.dump = dump,
 	.restore = restore,
 };
+
+/*
+ * Asked of the pipe itself, not by reading every process's descriptors
+ * (which took 10 ms with 70 processes on the machine, all of it while the
+ * tree was frozen): a read end polls POLLHUP once no writer is left, a
+ * write end POLLERR once no reader is.  A descriptor open for both (a
+ * pipe reopened through /proc) is its own other end.
+ */
+int files_pipe_other_end_open(int copy, int flags)
+{
+	struct pollfd p = { .fd = copy };
+
+	if ((flags & O_ACCMODE) == O_RDWR)
+		return 1;
+	if (poll(&p, 1, 0) < 0)
+		return 1; /* cannot tell: kept outside, the safe side */
+	return (flags & O_ACCMODE) == O_WRONLY ? !(p.revents & POLLERR)
+					       : !(p.revents & POLLHUP);
+}

@@ -581,6 +581,18 @@ int image_data_close(struct image *img, struct image_data *d)
 	return r;
 }
 
+void image_data_abandon(struct image_data *d)
+{
+	if (d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	if (d->tmp[0])
+		unlinkat(d->img->dirfd, d->tmp, 0);
+	d->tmp[0] = 0;
+	XXH3_freeState(d->hash);
+	d->hash = NULL;
+}
+
 int image_commit(struct image *img, Capcr__Inventory *inv)
 {
 	int r;

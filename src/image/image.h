@@ -90,6 +90,8 @@ int image_data_write(struct image_data *d, const void *buf, size_t len);
 void image_data_hash(struct image_data *d, const void *buf, size_t len);
 int image_data_put(struct image_data *d, const void *buf, size_t len);
 int image_data_close(struct image *img, struct image_data *d);
+/* Drop a data file unfinished: it never appears in the directory. */
+void image_data_abandon(struct image_data *d);
 /* Write the inventory last, atomically (rename). */
 int image_commit(struct image *img, Capcr__Inventory *inv);
 void image_close(struct image *img);

@@ -7,6 +7,7 @@
  * real image is never refused), capcr's own fixed buffers otherwise.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -653,6 +654,82 @@ static int check_fdt(struct vctx *v, size_t i)
 	return 0;
 }
 
+/* ---- file locks (fds-PID.img) ---- */
+
+static int by_fd_ptr(const void *a, const void *b)
+{
+	const Capcr__Fd *const *x = a, *const *y = b;
+
+	return ((*x)->fd > (*y)->fd) - ((*x)->fd < (*y)->fd);
+}
+
+/* Each lock of a known kind and type, on a descriptor of its process
+ * open for what it locks (fcntl locks: a write lock needs it open for
+ * writing, a read lock for reading), over a range the kernel can hold:
+ * start >= 0, len >= 0 (0: to the end), the last byte <= INT64_MAX.
+ * Runs after check_fdt (files validated or not, their indexes are). */
+static int check_locks(struct vctx *v, size_t i)
+{
+	const Capcr__FdTable *t = v->s->procs[i].fdt;
+	const Capcr__Files *files = v->s->files;
+	int32_t pid = v->s->inv->pids[i];
+	char file[64];
+
+	if (!t->n_locks)
+		return 0;
+	snprintf(file, sizeof(file), "fds-%d.img", pid);
+	if (t->n_locks > LIST_MAX)
+		return bad(v, "%s: locks: %zu locks", file, t->n_locks);
+	if (v->s->procs[i].task->zombie)
+		return bad(v, "%s: locks: a zombie holds no lock", file);
+	Capcr__Fd **by_fd = malloc((t->n_fds + 1) * sizeof(*by_fd));
+	if (!by_fd)
+		return bad(v, "out of memory");
+	if (t->n_fds)
+		memcpy(by_fd, t->fds, t->n_fds * sizeof(*by_fd));
+	qsort(by_fd, t->n_fds, sizeof(*by_fd), by_fd_ptr);
+	int r = 0;
+	for (size_t k = 0; k < t->n_locks && !r; k++) {
+		const Capcr__FileLock *l = t->locks[k];
+		int fcntl_lock = l->kind != CAPCR__LOCK_KIND__LOCK_FLOCK;
+		Capcr__Fd key = { .fd = l->fd }, *kp = &key;
+		Capcr__Fd **hit = bsearch(&kp, by_fd, t->n_fds, sizeof(*by_fd),
+					  by_fd_ptr);
+		if ((unsigned)l->kind > CAPCR__LOCK_KIND__LOCK_FLOCK)
+			r = bad(v, "%s: locks[%zu].kind %d", file, k, l->kind);
+		else if (l->type != F_RDLCK && l->type != F_WRLCK)
+			r = bad(v, "%s: locks[%zu].type %u is neither F_RDLCK "
+				   "nor F_WRLCK", file, k, l->type);
+		else if (!hit)
+			r = bad(v, "%s: locks[%zu].fd %d is not a descriptor of "
+				   "process %d", file, k, l->fd, pid);
+		else if (fcntl_lock && (!l->has_start || !l->has_len ||
+					l->start < 0 || l->len < 0 ||
+					(l->len && l->start - 1 >
+							   INT64_MAX - l->len)))
+			r = bad(v, "%s: locks[%zu]: start %lld, length %lld is "
+				   "not a range of a file", file, k,
+				(long long)l->start, (long long)l->len);
+		else if (!fcntl_lock && ((l->has_start && l->start) ||
+					 (l->has_len && l->len)))
+			r = bad(v, "%s: locks[%zu]: a flock lock has no range",
+				file, k);
+		if (r || !fcntl_lock)
+			continue;
+		/* index validated by check_fdt */
+		uint32_t acc = files->files[(*hit)->file]->flags & O_ACCMODE;
+		if (acc == O_ACCMODE ||
+		    (l->type == F_WRLCK && acc == O_RDONLY) ||
+		    (l->type == F_RDLCK && acc == O_WRONLY))
+			r = bad(v, "%s: locks[%zu]: a %s lock on descriptor %d, "
+				   "whose file is not open for %s", file, k,
+				l->type == F_WRLCK ? "write" : "read", l->fd,
+				l->type == F_WRLCK ? "writing" : "reading");
+	}
+	free(by_fd);
+	return r;
+}
+
 /* ---- files.img ---- */
 
 static int holds_fd(const struct vctx *v, long p, int32_t fd)
@@ -864,7 +941,8 @@ static int validate_all(struct vctx *v)
 	if (check_ids(v) < 0 || check_tree(v) < 0)
 		return -1;
 	for (size_t i = 0; i < s->nprocs; i++)
-		if (check_mm(v, i) < 0 || check_fdt(v, i) < 0)
+		if (check_mm(v, i) < 0 || check_fdt(v, i) < 0 ||
+		    check_locks(v, i) < 0)
 			return -1;
 	for (size_t k = 0; k < s->files->n_files; k++)
 		if (check_file(v, k) < 0)

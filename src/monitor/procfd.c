@@ -36,6 +36,7 @@ static void read_fdinfo(int dfd_info, struct kfd *k)
 	if (n <= 0)
 		return;
 	buf[n] = 0;
+	k->locked = strstr(buf, "\nlock:") || n == (ssize_t)sizeof(buf) - 1;
 	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 		long long v;
 		if (sscanf(l, "pos: %lld", &v) == 1)

@@ -14,6 +14,8 @@ struct kfd {
 	int64_t pos;        /* fdinfo pos */
 	unsigned flags;     /* fdinfo flags (octal in the file) */
 	uint64_t ino;
+	int locked;         /* fdinfo has "lock:" lines (or was too long to
+			     * tell) */
 };
 
 /* All descriptors of pid, sorted by number.  Returns the count, or -1 with

@@ -40,6 +40,7 @@
 #include "../common/pd_proto.h"
 #include "../dump/dump.h"
 #include "../files/files.h"
+#include "../files/locks.h"
 #include "../files/sysvipc.h"
 #include "../image/load.h"
 #include "../monitor/commands.h"
@@ -552,10 +553,33 @@ static void release_files(struct restore_tree *t)
 	free(pids);
 }
 
+/* Locks are taken back only when asked (--file-locks, as CRIU): an image
+ * that holds some is refused without it rather than restored without
+ * them, which would let another process into what they guarded. */
+static int check_locks(struct restore_tree *t, int file_locks, char *why,
+		       size_t wl)
+{
+	char what[160];
+
+	for (size_t i = 0; !file_locks && i < t->nprocs; i++) {
+		const Capcr__FdTable *fdt = t->procs[i].fdt;
+		if (!fdt->n_locks)
+			continue;
+		locks_describe(fdt->locks[0], what, sizeof(what));
+		snprintf(why, wl,
+			 "the image holds file locks (process %d held %s on "
+			 "descriptor %d); use --file-locks to take them back",
+			 t->procs[i].pid, what, fdt->locks[0]->fd);
+		return -1;
+	}
+	return 0;
+}
+
 static void usage_restore(FILE *out)
 {
 	fprintf(out,
-		"usage: capcr restore -D DIR [-d] [--pidfile FILE]\n"
+		"usage: capcr restore -D DIR [-d] [--pidfile FILE] "
+		"[--file-locks]\n"
 		"  Restore the processes saved in image directory DIR, with\n"
 		"  their PIDs.  capcr restore stays the root's parent and\n"
 		"  monitor and exits with its exit status, unless -d is given.\n"
@@ -568,6 +592,10 @@ static void usage_restore(FILE *out)
 		"                                descriptor of capcr restore, and a\n"
 		"                                job of a shell comes back in capcr\n"
 		"                                restore's (foreground) group\n"
+		"  -l, --file-locks              take back the file locks the\n"
+		"                                image holds (dumped with\n"
+		"                                --file-locks); an image with\n"
+		"                                locks is refused without it\n"
 		"      --" IMAGE_UNTRUSTED_OPT "         restore an image another user owns\n"
 		"                                or may write (docs/security.md)\n");
 }
@@ -580,6 +608,7 @@ int cmd_restore(int argc, char **argv)
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "shell-job", no_argument, NULL, 'j' },
+		{ "file-locks", no_argument, NULL, 'l' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -587,7 +616,7 @@ int cmd_restore(int argc, char **argv)
 	struct made made = { 0 };
 	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
-	int detach = 0, c, sp[2] = { -1, -1 };
+	int detach = 0, file_locks = 0, c, sp[2] = { -1, -1 };
 	pid_t root = -1;
 	char why[600] = "";
 
@@ -605,10 +634,13 @@ int cmd_restore(int argc, char **argv)
 	t.img.dirfd = t.status_rd = t.status_wr = -1;
 	note_inherited(&t);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "D:djh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:djlh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			break; /* what capcr always does: see usage */
+		case 'l':
+			file_locks = 1;
+			break;
 		case 'D':
 			dir = optarg;
 			break;
@@ -638,6 +670,7 @@ int cmd_restore(int argc, char **argv)
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (read_images(&t, dir, why, sizeof(why)) < 0 ||
+	    check_locks(&t, file_locks, why, sizeof(why)) < 0 ||
 	    check_creds(&t, why, sizeof(why)) < 0 ||
 	    check_ids_free(&t, why, sizeof(why)) < 0)
 		goto fail;

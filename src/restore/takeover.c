@@ -40,6 +40,7 @@
 #include "../common/log.h"
 #include "../dump/dump.h"
 #include "../dump/mm_flags.h"
+#include "../files/locks.h"
 #include "../proc/creds.h"
 #include "restore.h"
 
@@ -641,6 +642,22 @@ static int restore_threads(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* File locks, taken by the process itself (locks.c): the struct flock
+ * goes to the scratch page. */
+static long lock_fcntl(void *arg, int fd, int cmd, const struct flock *fl)
+{
+	struct restore_ctx *ctx = arg;
+
+	if (restore_poke(ctx, ctx->scratch, fl, sizeof(*fl)) < 0)
+		return -errno;
+	return sys(ctx, SYS_fcntl, fd, cmd, (long)ctx->scratch, 0, 0, 0);
+}
+
+static long lock_flock(void *arg, int fd, int op)
+{
+	return sys(arg, SYS_flock, fd, op, 0, 0, 0, 0);
+}
+
 int restore_takeover(struct restore_ctx *ctx)
 {
 	struct rseq_config rc;
@@ -685,11 +702,19 @@ int restore_takeover(struct restore_ctx *ctx)
 		      ? ctx->task->pdeathsig
 		      : 0;
 	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, pds, 0, 0, 0, 0);
-	sys(ctx, SYS_munmap, (long)ctx->scratch, 8192, 0, 0, 0, 0);
-	ctx->scratch = 0;
 	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
 		sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
 	sys(ctx, SYS_close, ctx->tree->status_wr, 0, 0, 0, 0, 0);
+	/* File locks after the last close: closing a service descriptor of
+	 * a file (one the process maps) would drop its POSIX locks on it. */
+	if (ctx->fdt->n_locks) {
+		struct locks_caller lc = { ctx, lock_fcntl, lock_flock };
+		if (locks_restore(ctx->fdt, ctx->files, ctx->pid, &lc, ctx->why,
+				  sizeof(ctx->why)) < 0)
+			return -1;
+	}
+	sys(ctx, SYS_munmap, (long)ctx->scratch, 8192, 0, 0, 0, 0);
+	ctx->scratch = 0;
 	if (fault_at("restore-regs"))
 		return restore_fail(ctx, "injected failure at restore-regs");
 	return thread_regs(ctx, &ctx->t, ctx->task->threads[0]);

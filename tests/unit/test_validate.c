@@ -477,6 +477,107 @@ static void epoll_target_missing(void **state)
 	assert_int_equal(image_set_validate(&set, why, sizeof(why)), 0);
 }
 
+/* ---- file locks (fds-PID.img: locks) ---- */
+
+static Capcr__FileLock lk[3], *lkv[3];
+
+/* Process 100 holds a POSIX write lock on bytes 0-99 and an OFD read lock
+ * from byte 200 to the end of descriptor 3 (/etc/hostname, opened
+ * read-write), and a flock lock on descriptor 0. */
+static void with_locks(void)
+{
+	for (int i = 0; i < 3; i++) {
+		capcr__file_lock__init(&lk[i]);
+		lkv[i] = &lk[i];
+	}
+	file0.flags = 02; /* O_RDWR */
+	lk[0].kind = CAPCR__LOCK_KIND__LOCK_POSIX;
+	lk[0].fd = 3;
+	lk[0].type = 1; /* F_WRLCK */
+	lk[0].has_start = lk[0].has_len = 1;
+	lk[0].start = 0;
+	lk[0].len = 100;
+	lk[1].kind = CAPCR__LOCK_KIND__LOCK_OFD;
+	lk[1].fd = 3;
+	lk[1].type = 0; /* F_RDLCK */
+	lk[1].has_start = lk[1].has_len = 1;
+	lk[1].start = 200;
+	lk[1].len = 0;
+	lk[2].kind = CAPCR__LOCK_KIND__LOCK_FLOCK;
+	lk[2].fd = 0;
+	lk[2].type = 1;
+	fdt[0].n_locks = 3;
+	fdt[0].locks = lkv;
+}
+
+static void good_locks(void **state)
+{
+	(void)state;
+	with_locks();
+	assert_int_equal(image_set_validate(&set, why, sizeof(why)), 0);
+	/* the last byte of a file */
+	lk[0].start = INT64_MAX;
+	lk[0].len = 1;
+	assert_int_equal(image_set_validate(&set, why, sizeof(why)), 0);
+}
+
+static void lock_bad_kind_or_type(void **state)
+{
+	(void)state;
+	with_locks();
+	lk[1].kind = (Capcr__LockKind)7;
+	refused("fds-100.img", "locks[1].kind 7", NULL);
+	why[0] = 0;
+	lk[1].kind = CAPCR__LOCK_KIND__LOCK_OFD;
+	lk[2].type = 2; /* F_UNLCK: not a lock */
+	refused("fds-100.img", "locks[2].type 2", NULL);
+}
+
+static void lock_fd_missing(void **state)
+{
+	(void)state;
+	with_locks();
+	lk[0].fd = 4;
+	refused("fds-100.img", "locks[0].fd 4", "not a descriptor of process "
+						"100", NULL);
+}
+
+static void lock_bad_range(void **state)
+{
+	(void)state;
+	with_locks();
+	lk[0].start = -1;
+	refused("fds-100.img", "locks[0]", "start -1", NULL);
+	why[0] = 0;
+	lk[0].start = INT64_MAX;
+	lk[0].len = 2; /* one byte past the largest offset */
+	refused("fds-100.img", "locks[0]", "not a range", NULL);
+	why[0] = 0;
+	lk[0].start = 0;
+	lk[0].len = -5;
+	refused("fds-100.img", "locks[0]", "length -5", NULL);
+	why[0] = 0;
+	lk[0].len = 1;
+	lk[0].has_len = 0;
+	refused("fds-100.img", "locks[0]", NULL);
+	why[0] = 0;
+	lk[0].has_len = 1;
+	lk[2].has_start = 1;
+	lk[2].start = 10;
+	refused("fds-100.img", "locks[2]", "flock lock has no range", NULL);
+}
+
+static void lock_access_mode(void **state)
+{
+	(void)state;
+	with_locks();
+	file0.flags = 0; /* O_RDONLY: no POSIX write lock */
+	refused("fds-100.img", "locks[0]", "not open for writing", NULL);
+	why[0] = 0;
+	file0.flags = 01; /* O_WRONLY: no OFD read lock */
+	refused("fds-100.img", "locks[1]", "not open for reading", NULL);
+}
+
 /* ---- the real dumps of the fuzz corpus ---- */
 
 static void *unpack_rec(int kind, const uint8_t *p, size_t len)
@@ -591,6 +692,11 @@ int main(void)
 		T(big_auxv),
 		T(zombie_parent),
 		T(epoll_target_missing),
+		T(good_locks),
+		T(lock_bad_kind_or_type),
+		T(lock_fd_missing),
+		T(lock_bad_range),
+		T(lock_access_mode),
 		T(real_dumps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

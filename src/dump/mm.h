@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the memory dump (mm.c) and the live pre-copy (precopy.c) share:
+ * reading the map of areas, finding the pages worth saving, and copying
+ * them out of the target into a pages file.
+ */
+#ifndef CAPCR_DUMP_MM_H
+#define CAPCR_DUMP_MM_H
+
+#include "dump.h"
+#include "pagemap.h"
+#include "../image/writer.h"
+
+#define PAGE 4096ULL
+
+/* One area, from its line in /proc/PID/maps or smaps (and smaps' flags). */
+struct smaps_vma {
+	uint64_t start, end, pgoff, ino;
+	char perms[8];
+	char path[4096];
+	uint32_t madv;
+	int growsdown;
+	int noreserve;
+};
+
+/* Parse the head line of an area into v (cleared first): 1 if line is
+ * one, else 0 (an smaps field line). */
+int mm_parse_head(const char *line, struct smaps_vma *v);
+/* Read smaps' "VmFlags:" line into v. */
+void mm_parse_vmflags(const char *line, struct smaps_vma *v);
+/* What kind of area v is, and so how its pages are saved. */
+Capcr__VmaKind mm_vma_kind(const struct smaps_vma *v);
+/*
+ * The runs of [start, end) worth saving for an area of this kind, merged
+ * where adjacent.  With written, each run's categories tell whether it was
+ * written since it was write-protected (PAGE_IS_WRITTEN), and runs that
+ * differ in that stay apart.  0, or -1 with ctx->why set.
+ */
+int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
+	    uint64_t start, uint64_t end, int written,
+	    struct page_region **out, size_t *n);
+/* Copy [start, end) of the target into wr: 0, -1 with ctx->why set, or
+ * -2 when the writer failed (image_writer_finish says why).  readable:
+ * the target itself may read the area. */
+int mm_copy(struct dump_ctx *ctx, struct image_writer *wr, uint64_t start,
+	    uint64_t end, int readable);
+/* A writer for a pages file, with the block size mm_copy uses. */
+struct image_writer *mm_writer_start(struct image_data *d);
+
+#endif
