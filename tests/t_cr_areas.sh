@@ -33,27 +33,15 @@
 #
 # Run alone: tests/t_cr_areas.sh [AREA...] (from the top directory, after
 # make all), or through tests/run.sh.
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-: "${BUILD:=$ROOT/build}" "${CAPCR:=$BUILD/bin/capcr}" \
-	"${CAPCR_LIB:=$BUILD/lib/libcapcr.so}" "${TPROGS:=$ROOT/build/tests}"
-export BUILD CAPCR CAPCR_LIB TPROGS
-. "$HERE/lib.sh"
-. "$HERE/lib_cr.sh"
+. "$(dirname "$0")/lib_crt.sh"
 
 AREAS=("$@")
 [ ${#AREAS[@]} -eq 0 ] &&
 	AREAS=(memory registers signals timers attributes descriptors capspace
 		ipc sysv unix repeated repeated-R)
 
-[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
-for p in cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
-	cr_ipc_kinds cr_sysv cr_unix; do
-	if [ ! -x "$TPROGS/$p" ]; then
-		not_ok "$TPROGS/$p is missing (make all)"
-		finish
-	fi
-done
+cr_need cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
+	cr_ipc_kinds cr_sysv cr_unix
 
 # ---- capability space: cr_fds under capcr run ----
 # caps_run TAG MODE: MODE plain or cycle.

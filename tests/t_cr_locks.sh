@@ -18,19 +18,9 @@
 #
 # Run alone: tests/t_cr_locks.sh (from the top directory, after make all),
 # or through tests/run.sh.
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-: "${BUILD:=$ROOT/build}" "${CAPCR:=$BUILD/bin/capcr}" \
-	"${CAPCR_LIB:=$BUILD/lib/libcapcr.so}" "${TPROGS:=$ROOT/build/tests}"
-export BUILD CAPCR CAPCR_LIB TPROGS
-. "$HERE/lib.sh"
-. "$HERE/lib_cr.sh"
+. "$(dirname "$0")/lib_crt.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
-if [ ! -x "$TPROGS/cr_locks" ]; then
-	not_ok "$TPROGS/cr_locks is missing (make all)"
-	finish
-fi
+cr_need cr_locks
 
 # untraced PID: nobody traces it and it is not stopped.
 untraced() {

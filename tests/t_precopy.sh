@@ -13,21 +13,9 @@
 #     page is as at the freeze (its checks pass), with the same PID.
 #  3. cr_memory (every kind of area) through dump -R, kill, restore.
 #  4. --no-pre-copy: nothing copied while running, the image restores.
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
-: "${BUILD:=$ROOT/build}" "${CAPCR:=$BUILD/bin/capcr}" \
-	"${CAPCR_LIB:=$BUILD/lib/libcapcr.so}" "${TPROGS:=$ROOT/build/tests}"
-export BUILD CAPCR CAPCR_LIB TPROGS
-. "$HERE/lib.sh"
-. "$HERE/lib_cr.sh"
+. "$(dirname "$0")/lib_crt.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
-for p in cr_writer cr_memory; do
-	if [ ! -x "$TPROGS/$p" ]; then
-		not_ok "$TPROGS/$p is missing (make all)"
-		finish
-	fi
-done
+cr_need cr_writer cr_memory
 
 # left_clean WHAT PID: nothing of the dump stays in the running process.
 left_clean() {

@@ -35,6 +35,7 @@
 #include "../common/proc.h"
 #include "../monitor/commands.h"
 #include "../files/sysvipc.h"
+#include "../files/tcp.h"
 #include "dump.h"
 #include "precopy.h"
 
@@ -630,6 +631,10 @@ static void usage_dump(FILE *out)
 		"                           one the application allowed with\n"
 		"                           capcr_allow_reconnect() is connected\n"
 		"                           again\n"
+		"      --tcp-established    dump a TCP connection whose peer is\n"
+		"                           outside too, blocking it (nftables)\n"
+		"                           until its restore (give the option\n"
+		"                           to restore as well)\n"
 		"  -j, --shell-job          accepted, as CRIU's: a terminal or\n"
 		"                           pipe from outside the tree is always\n"
 		"                           saved as outside, to be re-attached\n"
@@ -649,6 +654,7 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, NULL, 'R' },
 		{ "external-sockets", required_argument, NULL, 'x' },
 		{ "tcp-close", no_argument, NULL, 'c' },
+		{ "tcp-established", no_argument, NULL, 'e' },
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "no-pre-copy", no_argument, NULL, 'P' },
@@ -694,6 +700,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'c':
 			t.ext_closed = 1;
+			break;
+		case 'e':
+			tcp_dump_allow_external(1);
 			break;
 		case 'P':
 			precopy = 0;
@@ -761,6 +770,8 @@ int cmd_dump(int argc, char **argv)
 	if (leave) {
 		if (still_stopped(&t, &failed) < 0)
 			goto fail;
+		/* TCP sockets out of repair mode before anyone uses them. */
+		tcp_dump_end(TCP_DUMP_LEFT_RUNNING);
 		for (size_t i = 0; i < t.nprocs; i++)
 			release_all(&t.procs[i]);
 		t_released = now_ns();
@@ -792,16 +803,21 @@ int cmd_dump(int argc, char **argv)
 		 * as soon as their parents reap them. */
 		for (size_t i = 0; i < t.nprocs; i++) {
 			struct dump_ctx *d = &t.procs[i];
-			int st;
 			for (size_t k = d->nthreads; k-- > 0;)
-				while (tracee_wait(d->threads[k].tid, &st) == 0)
-					;
+				if (tracee_reap(d->threads[k].tid, 5) < 0)
+					capcr_warn("thread %d of process %d was "
+						   "killed but its end was not "
+						   "reported within 5 s",
+						   d->threads[k].tid, d->pid);
 			d->nthreads = 0;
 			struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
 			if (d->pidfd >= 0)
 				poll(&p, 1, 5000);
 		}
 		wait_orphans_reaped(&t);
+		/* Their TCP sockets, closed in repair mode, go silently (one
+		 * that goes on gets its socket back out of repair mode). */
+		tcp_dump_end(unkilled ? TCP_DUMP_LEFT_RUNNING : TCP_DUMP_KILLED);
 		if (unkilled)
 			ok = 0;
 	}
@@ -830,6 +846,7 @@ fail:
 	 * more than the step that met it. */
 	if (t.img.why[0])
 		snprintf(why, sizeof(why), "%s", t.img.why);
+	tcp_dump_end(TCP_DUMP_FAILED);
 	for (size_t i = 0; i < t.nprocs; i++) {
 		drop_scratch(&t.procs[i]);
 		release_all(&t.procs[i]);

@@ -12,7 +12,8 @@
 
 #define HINT                                                                 \
 	"; the application may allow capcr to connect it again at restore "  \
-	"(capcr_allow_reconnect), or dump with --external-sockets=closed"
+	"(capcr_allow_reconnect), or dump with --external-sockets=closed; "  \
+	"a TCP connection is kept as it is with --tcp-established"
 
 int ext_conn_dump(struct file_dump_env *env, const struct file_dump_in *in,
 		  Capcr__File *f, const char **hint)

@@ -30,13 +30,14 @@ int files_fail(char *why, size_t whylen, const char *fmt, ...)
 
 extern const struct file_ops file_pd_session, file_external, file_pipe, file_memfd,
 	file_eventfd, file_pidfd, file_socket, file_epoll, file_timerfd,
-	file_signalfd, file_inotify, file_regular;
+	file_signalfd, file_inotify, file_regular, file_tcp, file_uffd;
 
 /* Order matters: the first kind whose match() says yes takes it. */
 static const struct file_ops *const kinds[] = {
 	&file_pd_session, &file_external, &file_pipe,   &file_memfd,   &file_eventfd,
-	&file_pidfd,    &file_socket, &file_epoll, &file_timerfd,
-	&file_signalfd, &file_inotify, &file_regular,
+	/* tcp: connected TCP sockets, before socket's every socket */
+	&file_pidfd,    &file_tcp, &file_socket, &file_epoll, &file_timerfd,
+	&file_signalfd, &file_inotify, &file_uffd, &file_regular,
 };
 
 const struct file_ops *files_ops_for_dump(const struct file_dump_in *in)

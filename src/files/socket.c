@@ -23,6 +23,8 @@
 
 #include "ext_conn.h"
 #include "files.h"
+#include "sockopts.h"
+#include "udp.h"
 #include "unix_sock.h"
 
 static int match(const struct file_dump_in *in)
@@ -112,6 +114,8 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		}
 		return unix_sock_dump(env, in, f);
 	}
+	if (type == SOCK_DGRAM && proto == IPPROTO_UDP)
+		return udp_dump(env, in, f, &ss, sl);
 	struct sockaddr_storage ps;
 	socklen_t pl = sizeof(ps);
 	if (getpeername(in->copy, (struct sockaddr *)&ps, &pl) == 0) {
@@ -140,37 +144,84 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		f->has_socket_backlog = 1;
 		f->socket_backlog = (int32_t)backlog;
 	}
-	return 0;
+	char desc[400];
+	snprintf(desc, sizeof(desc), "the socket %s at descriptor %d of "
+				     "process %d",
+		 what, in->fd, in->pid);
+	return sockopts_dump(in->copy, domain, type, proto, 0, env->arena,
+			     &f->sockopts, desc, env->why, env->whylen);
+}
+
+/* An Internet socket that is not connected: made, given its options,
+ * bound and listening, all with the rights of the image's owner (a port
+ * below 1024, SO_MARK and the like are the kernel's to refuse as they
+ * were to that user; root's image keeps root's). */
+static int make_inet(struct file_restore_env *env, const Capcr__File *f)
+{
+	const Capcr__SockOpts *o = f->sockopts;
+	uid_t owner = env->img->owner_uid;
+	int fd, one = 1;
+	char what[300];
+
+	snprintf(what, sizeof(what), "the socket %s", f->path ? f->path : "?");
+	fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,
+		    f->socket_protocol);
+	if (fd < 0)
+		return FILE_FAIL(env, "socket: %s", strerror(errno));
+	if (sockopts_restore(fd, o, SOCKOPTS_BEFORE_BIND, owner, what,
+			     env->why, env->whylen) < 0)
+		goto fail;
+	if (f->has_socket_addr) {
+		/* The address may still be in TIME_WAIT of the dumped
+		 * process's connections: SO_REUSEADDR for the bind and the
+		 * listen; then its own value, when the image says it. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (const struct sockaddr *)f->socket_addr.data,
+			 (socklen_t)f->socket_addr.len) < 0) {
+			FILE_FAIL(env, "cannot bind a socket to %s again: %s",
+				  f->path, strerror(errno));
+			goto fail;
+		}
+	}
+	if (f->has_socket_backlog && listen(fd, f->socket_backlog) < 0) {
+		FILE_FAIL(env, "cannot listen on %s again: %s", f->path,
+			  strerror(errno));
+		goto fail;
+	}
+	if (o && f->has_socket_addr) {
+		int v = o->has_reuseaddr && o->reuseaddr;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v));
+	}
+	if (sockopts_restore(fd, o, SOCKOPTS_AFTER_CONNECT | SOCKOPTS_FILTER,
+			     owner, what, env->why, env->whylen) < 0)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
 }
 
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
-	int fd, one = 1;
+	struct sockopts_rights rt;
+	int fd, e;
 
 	if (f->has_socket_conn && f->socket_conn >= CONN_RECONNECT)
 		return ext_conn_restore(env, f);
 	if (f->socket_domain == AF_UNIX)
 		return unix_sock_restore(env, f);
-	fd = socket(f->socket_domain, f->socket_type | SOCK_CLOEXEC,
-		    f->socket_protocol);
-	if (fd < 0)
-		return FILE_FAIL(env, "socket: %s", strerror(errno));
-	if (f->has_socket_addr) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		if (bind(fd, (const struct sockaddr *)f->socket_addr.data,
-			 (socklen_t)f->socket_addr.len) < 0) {
-			int e = errno;
-			close(fd);
-			return FILE_FAIL(env, "cannot bind a socket to %s again: "
-					      "%s", f->path, strerror(e));
-		}
-	}
-	if (f->has_socket_backlog && listen(fd, f->socket_backlog) < 0) {
-		int e = errno;
-		close(fd);
-		return FILE_FAIL(env, "cannot listen on %s again: %s", f->path,
-				 strerror(e));
-	}
+	if (f->socket_type == SOCK_DGRAM && f->socket_protocol == IPPROTO_UDP)
+		return udp_restore(env, f);
+	if (sockopts_rights_drop(env->img->owner_uid, env->img->owner_gid,
+				 &rt) < 0)
+		return FILE_FAIL(env, "cannot take the rights of uid %u to "
+				      "make the socket %s: %s",
+				 (unsigned)env->img->owner_uid, f->path,
+				 strerror(errno));
+	fd = make_inet(env, f);
+	e = errno;
+	sockopts_rights_back(&rt);
+	errno = e;
 	return fd;
 }
 

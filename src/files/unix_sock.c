@@ -65,6 +65,7 @@
 #include "../common/log.h"
 #include "ext_conn.h"
 #include "files.h"
+#include "sockopts.h"
 #include "unix_sock.h"
 
 /* sk_state as sock_diag reports it */
@@ -329,37 +330,15 @@ static uint64_t listener_holding(struct dctx *c, uint64_t ino)
 	return 0;
 }
 
-/* Buffer sizes, SO_PASSCRED, the peek offset; -1 with errno when one of
- * them cannot be read (the image would silently lack it). */
+/* The peek offset; -1 with errno when it cannot be read (the image would
+ * silently lack it).  The other options are sockopts.c's (File.sockopts);
+ * the File's own socket_sndbuf, socket_rcvbuf and socket_passcred are
+ * only read, from older images. */
 static int save_options(int fd, Capcr__File *f, const char **which)
 {
 	int v;
 	socklen_t l = sizeof(v);
 
-	*which = "SO_SNDBUF";
-	if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &l) < 0)
-		return -1;
-	if (v > 0) {
-		f->has_socket_sndbuf = 1;
-		f->socket_sndbuf = (uint32_t)v;
-	}
-	l = sizeof(v);
-	*which = "SO_RCVBUF";
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &l) < 0)
-		return -1;
-	if (v > 0) {
-		f->has_socket_rcvbuf = 1;
-		f->socket_rcvbuf = (uint32_t)v;
-	}
-	l = sizeof(v);
-	*which = "SO_PASSCRED";
-	if (getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, &l) < 0)
-		return -1;
-	if (v) {
-		f->has_socket_passcred = 1;
-		f->socket_passcred = 1;
-	}
-	l = sizeof(v);
 	*which = "SO_PEEK_OFF";
 	if (getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &v, &l) < 0)
 		return -1;
@@ -747,6 +726,12 @@ int unix_sock_dump(struct file_dump_env *env, const struct file_dump_in *in,
 		return FILE_FAIL(env, "cannot read %s of %s at descriptor %d of "
 				      "process %d: %s",
 				 opt, c.what, in->fd, in->pid, strerror(errno));
+	char desc[400];
+	snprintf(desc, sizeof(desc), "%s at descriptor %d of process %d",
+		 c.what, in->fd, in->pid);
+	if (sockopts_dump(in->copy, AF_UNIX, type, 0, 0, env->arena,
+			  &f->sockopts, desc, env->why, env->whylen) < 0)
+		return -1;
 	memset(&pa, 0, sizeof(pa));
 	connected = getpeername(in->copy, (struct sockaddr *)&pa, &pl) == 0;
 	/* Not connected is an answer; any other failure is not. */
@@ -918,10 +903,24 @@ static int owns_name(const Capcr__File *f)
 	       f->socket_conn == CONN_PENDING;
 }
 
-static void set_options(int fd, const Capcr__File *f)
+/* Its options, but the filter (unix_sock_restore: after its queue).
+ * 0, or -1 with why (the image's owner may not set one). */
+static int set_options(struct file_restore_env *env, int fd,
+		       const Capcr__File *f)
 {
 	int v;
 
+	if (f->sockopts) {
+		char what[300];
+		snprintf(what, sizeof(what), "the Unix socket %s",
+			 f->path ? f->path : "?");
+		return sockopts_restore(fd, f->sockopts,
+					SOCKOPTS_BEFORE_BIND |
+						SOCKOPTS_AFTER_CONNECT,
+					env->img->owner_uid, what, env->why,
+					env->whylen);
+	}
+	/* An image from before File.sockopts */
 	if (f->has_socket_sndbuf) {
 		v = (int)(f->socket_sndbuf / 2);
 		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)))
@@ -936,6 +935,7 @@ static void set_options(int fd, const Capcr__File *f)
 		v = 1;
 		setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, sizeof(v));
 	}
+	return 0;
 }
 
 static void shut(int fd, int bits)
@@ -1232,7 +1232,10 @@ static int take(struct file_restore_env *env, long i, const Capcr__File *f)
 	int fd = e->fd, bits = f->socket_shutdown;
 
 	e->fd = -1;
-	set_options(fd, f);
+	if (set_options(env, fd, f) < 0) {
+		close(fd);
+		return -1;
+	}
 	if (owns_name(f))
 		bind_own(fd, f);
 	if (e->peer < 0) {
@@ -1386,7 +1389,10 @@ static int make_unconnected(struct file_restore_env *env, const Capcr__File *f)
 
 	if (fd < 0)
 		return FILE_FAIL(env, "socket: %s", strerror(errno));
-	set_options(fd, f);
+	if (set_options(env, fd, f) < 0) {
+		close(fd);
+		return -1;
+	}
 	if (f->has_socket_addr &&
 	    bind_name(fd, f->socket_addr.data, f->socket_addr.len, 1) < 0) {
 		int e = errno;
@@ -1422,7 +1428,11 @@ static int make_connected(struct file_restore_env *env, const Capcr__File *f)
 	case CONN_PAIR:
 		if (make_pair(env, f, &fd, &other) < 0)
 			return -1;
-		set_options(fd, f);
+		if (set_options(env, fd, f) < 0) {
+			close(fd);
+			close(other);
+			return -1;
+		}
 		if (owns_name(f))
 			bind_own(fd, f);
 		/* Mine now; its peer's, and the shutdowns, when its File
@@ -1439,7 +1449,11 @@ static int make_connected(struct file_restore_env *env, const Capcr__File *f)
 		if (socketpair(AF_UNIX, f->socket_type | SOCK_CLOEXEC, 0, sv) <
 		    0)
 			return FILE_FAIL(env, "socketpair: %s", strerror(errno));
-		set_options(sv[0], f);
+		if (set_options(env, sv[0], f) < 0) {
+			close(sv[0]);
+			close(sv[1]);
+			return -1;
+		}
 		if (owns_name(f))
 			bind_own(sv[0], f);
 		int r = fill_from_peer(env, f, sv[1]);
@@ -1485,7 +1499,10 @@ static int make_connected(struct file_restore_env *env, const Capcr__File *f)
 		fd = socket(AF_UNIX, f->socket_type | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return FILE_FAIL(env, "socket: %s", strerror(errno));
-		set_options(fd, f);
+		if (set_options(env, fd, f) < 0) {
+			close(fd);
+			return -1;
+		}
 		bind_own(fd, f);
 		if (wait_for(env, f, fd, f->socket_listener_ino) < 0) {
 			close(fd);
@@ -1523,6 +1540,16 @@ int unix_sock_restore(struct file_restore_env *env, const Capcr__File *f)
 	if (f->has_socket_peek_off) {
 		int v = f->socket_peek_off;
 		setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &v, sizeof(v));
+	}
+	/* The filter last: the queue put back into it was judged already. */
+	char what[300];
+	snprintf(what, sizeof(what), "the Unix socket %s",
+		 f->path ? f->path : "?");
+	if (sockopts_restore(fd, f->sockopts, SOCKOPTS_FILTER,
+			     env->img->owner_uid, what, env->why,
+			     env->whylen) < 0) {
+		close(fd);
+		return -1;
 	}
 	return fd;
 }

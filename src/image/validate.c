@@ -18,6 +18,7 @@
 #include <termios.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/user.h>
 
@@ -52,6 +53,8 @@
 #define SEMVMX 32767
 /* A SysV message: above any msgmax a system would set. */
 #define MSG_MAX (1 << 20)
+/* A TCP queue: at most this many bytes (tcp.c refuses more at the dump). */
+#define TCP_QUEUE_LIMIT (1u << 30)
 
 struct id_ref {
 	int32_t id;
@@ -738,6 +741,194 @@ static int holds_fd(const struct vctx *v, long p, int32_t fd)
 		       sizeof(int32_t), by_int) != NULL;
 }
 
+/* An established TCP connection (src/files/tcp.c): addresses of its
+ * family, queues within bounds and exactly in its queue file, options the
+ * kernel takes. */
+static int check_tcp(struct vctx *v, size_t k)
+{
+	const Capcr__File *f = v->s->files->files[k];
+	const Capcr__Tcp *t = f->tcp;
+	const char *fn = "files.img";
+	int d = f->socket_domain;
+	size_t al = d == AF_INET ? sizeof(struct sockaddr_in)
+				 : sizeof(struct sockaddr_in6);
+	sa_family_t fam;
+	uint64_t qsize = 0;
+
+	if (!f->has_socket_domain || (d != AF_INET && d != AF_INET6) ||
+	    f->socket_type != SOCK_STREAM || f->socket_protocol != IPPROTO_TCP)
+		return bad(v, "%s: files[%zu]: a TCP connection of domain %d, "
+			      "type %d, protocol %d",
+			   fn, k, d, f->socket_type, f->socket_protocol);
+	if (!f->has_socket_addr || !f->has_socket_peer_addr ||
+	    f->socket_addr.len != al || f->socket_peer_addr.len != al)
+		return bad(v, "%s: files[%zu]: a TCP connection needs both "
+			      "addresses, %zu bytes each",
+			   fn, k, al);
+	memcpy(&fam, f->socket_addr.data, sizeof(fam));
+	if (fam == (sa_family_t)d)
+		memcpy(&fam, f->socket_peer_addr.data, sizeof(fam));
+	if (fam != (sa_family_t)d)
+		return bad(v, "%s: files[%zu]: an address of family %u on a "
+			      "socket of family %d",
+			   fn, k, fam, d);
+	if (t->state != 1 /* TCP_ESTABLISHED */)
+		return bad(v, "%s: files[%zu].tcp.state %u is not "
+			      "ESTABLISHED",
+			   fn, k, t->state);
+	if (t->inq_len > TCP_QUEUE_LIMIT || t->outq_len > TCP_QUEUE_LIMIT ||
+	    t->unsq_len > t->outq_len)
+		return bad(v, "%s: files[%zu].tcp: queues of %u and %u bytes "
+			      "(%u never sent)",
+			   fn, k, t->inq_len, t->outq_len, t->unsq_len);
+	if (data_file_ok(v, fn, "a TCP connection's socket_queue_file",
+			 f->socket_queue_file, &qsize) < 0)
+		return -1;
+	if (qsize != (uint64_t)t->inq_len + t->outq_len)
+		return bad(v, "%s: files[%zu].tcp: queues of %llu bytes, and "
+			      "%s holds %llu",
+			   fn, k,
+			   (unsigned long long)t->inq_len + t->outq_len,
+			   f->socket_queue_file ? f->socket_queue_file
+						: "no queue file",
+			   (unsigned long long)qsize);
+	if (!t->mss_clamp || t->mss_clamp > 65535 || t->opt_mask > 0xff)
+		return bad(v, "%s: files[%zu].tcp: MSS %u, options 0x%x", fn,
+			   k, t->mss_clamp, t->opt_mask);
+	if ((t->opt_mask & 4 /* TCPI_OPT_WSCALE */) &&
+	    (!t->has_snd_wscale || !t->has_rcv_wscale || t->snd_wscale > 14 ||
+	     t->rcv_wscale > 14))
+		return bad(v, "%s: files[%zu].tcp: window scales %u and %u "
+			      "(at most 14, both present)",
+			   fn, k, t->snd_wscale, t->rcv_wscale);
+	if ((t->opt_mask & 1 /* TCPI_OPT_TIMESTAMPS */) && !t->has_timestamp)
+		return bad(v, "%s: files[%zu].tcp: timestamps without a "
+			      "timestamp",
+			   fn, k);
+	int nw = t->has_snd_wl1 + t->has_snd_wnd + t->has_max_window +
+		 t->has_rcv_wnd + t->has_rcv_wup;
+	if (nw != 0 && nw != 5)
+		return bad(v, "%s: files[%zu].tcp: %d of the 5 window fields",
+			   fn, k, nw);
+	/* The kernel's bounds (MAX_TCP_KEEPIDLE, _KEEPINTVL, _KEEPCNT);
+	 * 0: not set. */
+	if ((t->has_keepidle && t->keepidle > 32767) ||
+	    (t->has_keepintvl && t->keepintvl > 32767) ||
+	    (t->has_keepcnt && t->keepcnt > 127) ||
+	    (t->has_user_timeout && t->user_timeout > INT32_MAX))
+		return bad(v, "%s: files[%zu].tcp: keepalive %u/%u/%u or user "
+			      "timeout %u out of range",
+			   fn, k, t->keepidle, t->keepintvl, t->keepcnt,
+			   t->user_timeout);
+	if (t->external && t->has_peer_ino)
+		return bad(v, "%s: files[%zu].tcp: a peer both outside and "
+			      "inside the image",
+			   fn, k);
+	return 0;
+}
+
+/* An interface or congestion control name: 1..max printable characters,
+ * none of them blank, '/' or ':' (no NUL inside: a string's length is up
+ * to its first NUL, so the name is all there is). */
+static int ifname_ok(const char *s, size_t max)
+{
+	size_t n;
+
+	if (!s)
+		return 1;
+	n = strnlen(s, max + 1);
+	if (!n || n > max || !strcmp(s, ".") || !strcmp(s, ".."))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f || s[i] == '/' || s[i] == ':')
+			return 0;
+	return 1;
+}
+
+/* A socket's options (src/files/sockopts.c): the kernel's ranges, so
+ * that restore hands it nothing it would not have given the program.
+ * What needs privilege is not refused here: restore sets it with the
+ * image owner's rights, and the kernel decides. */
+static int check_sockopts(struct vctx *v, size_t k)
+{
+	const Capcr__File *f = v->s->files->files[k];
+	const Capcr__SockOpts *o = f->sockopts;
+	const char *fn = "files.img";
+	/* The kernel keeps a timeout in jiffies (HZ >= 100) in a long:
+	 * a longer one than this is infinite, which reads back as 0. */
+	const int64_t timeo_max = INT64_MAX / 100;
+
+	if (!f->has_socket_domain)
+		return bad(v, "%s: files[%zu]: socket options on a file that is "
+			      "not a socket",
+			   fn, k);
+	if ((o->has_sndbuf && o->sndbuf > INT_MAX) ||
+	    (o->has_rcvbuf && o->rcvbuf > INT_MAX))
+		return bad(v, "%s: files[%zu].sockopts: buffer sizes %u and %u "
+			      "(at most %d)",
+			   fn, k, o->sndbuf, o->rcvbuf, INT_MAX);
+	if (o->has_rcvlowat && o->rcvlowat < 1)
+		return bad(v, "%s: files[%zu].sockopts.rcvlowat %d (at least 1)",
+			   fn, k, o->rcvlowat);
+	if ((o->has_rcvtimeo_sec &&
+	     (o->rcvtimeo_sec < 0 || o->rcvtimeo_sec > timeo_max)) ||
+	    (o->has_rcvtimeo_usec && o->rcvtimeo_usec > 999999) ||
+	    (o->has_sndtimeo_sec &&
+	     (o->sndtimeo_sec < 0 || o->sndtimeo_sec > timeo_max)) ||
+	    (o->has_sndtimeo_usec && o->sndtimeo_usec > 999999))
+		return bad(v, "%s: files[%zu].sockopts: a timeout of %lld.%06u "
+			      "or %lld.%06u s (0 to %lld s, microseconds "
+			      "below 1000000)",
+			   fn, k, (long long)o->rcvtimeo_sec, o->rcvtimeo_usec,
+			   (long long)o->sndtimeo_sec, o->sndtimeo_usec,
+			   (long long)timeo_max);
+	/* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT */
+	if ((o->has_keepidle && (o->keepidle < 1 || o->keepidle > 32767)) ||
+	    (o->has_keepintvl && (o->keepintvl < 1 || o->keepintvl > 32767)) ||
+	    (o->has_keepcnt && (o->keepcnt < 1 || o->keepcnt > 127)))
+		return bad(v, "%s: files[%zu].sockopts: keepalive %d/%d/%d out "
+			      "of range",
+			   fn, k, o->keepidle, o->keepintvl, o->keepcnt);
+	if (o->has_timestamp && o->timestamp != 29 && o->timestamp != 35 &&
+	    o->timestamp != 63 && o->timestamp != 64)
+		return bad(v, "%s: files[%zu].sockopts.timestamp %u is not "
+			      "SO_TIMESTAMP(NS)_OLD or _NEW",
+			   fn, k, o->timestamp);
+	if (!ifname_ok(o->bindtodevice, 15))
+		return bad(v, "%s: files[%zu].sockopts.bindtodevice is not an "
+			      "interface name (1 to 15 printable characters)",
+			   fn, k);
+	if (!ifname_ok(o->congestion, 15))
+		return bad(v, "%s: files[%zu].sockopts.congestion is not a "
+			      "congestion control name (1 to 15 printable "
+			      "characters)",
+			   fn, k);
+	if ((o->has_tos && o->tos > 255) || (o->has_tclass && o->tclass > 255) ||
+	    (o->has_ttl && (o->ttl < 1 || o->ttl > 255)) ||
+	    (o->has_unicast_hops &&
+	     (o->unicast_hops < -1 || o->unicast_hops > 255)) ||
+	    (o->has_mtu_discover &&
+	     (o->mtu_discover < 0 || o->mtu_discover > 5)))
+		return bad(v, "%s: files[%zu].sockopts: TOS %u, traffic class "
+			      "%u, TTL %u, hops %d or PMTU discovery %d out of "
+			      "range",
+			   fn, k, o->tos, o->tclass, o->ttl, o->unicast_hops,
+			   o->mtu_discover);
+	if ((o->has_user_timeout && o->user_timeout > INT_MAX) ||
+	    (o->has_fastopen && o->fastopen < 0))
+		return bad(v, "%s: files[%zu].sockopts: TCP user timeout %u or "
+			      "fast open queue %d out of range",
+			   fn, k, o->user_timeout, o->fastopen);
+	/* BPF_MAXINSNS instructions of 8 bytes (struct sock_filter) */
+	if (o->has_filter &&
+	    (!o->filter.len || o->filter.len % 8 || o->filter.len > 4096 * 8 ||
+	     !o->filter.data))
+		return bad(v, "%s: files[%zu].sockopts.filter of %zu bytes is "
+			      "not 1 to 4096 classic BPF instructions",
+			   fn, k, o->filter.len);
+	return 0;
+}
+
 static int check_file(struct vctx *v, size_t k)
 {
 	const Capcr__Files *files = v->s->files;
@@ -746,8 +937,17 @@ static int check_file(struct vctx *v, size_t k)
 
 	if (f->id != k)
 		return bad(v, "%s: files[%zu].id is %u", fn, k, f->id);
-	if ((unsigned)f->kind > CAPCR__FILE_KIND__FILE_PD_SESSION)
+	if ((unsigned)f->kind > CAPCR__FILE_KIND__FILE_USERFAULTFD)
 		return bad(v, "%s: files[%zu].kind %d", fn, k, f->kind);
+	if ((f->kind == CAPCR__FILE_KIND__FILE_TCP) != (f->tcp != NULL))
+		return bad(v, "%s: files[%zu]: %s", fn, k,
+			   f->tcp ? "TCP state on a file that is not a TCP "
+				    "connection"
+				  : "a TCP connection without its state");
+	if (f->tcp && check_tcp(v, k) < 0)
+		return -1;
+	if (f->sockopts && check_sockopts(v, k) < 0)
+		return -1;
 	if (!str_ok(f->path, PATH_MAX - 1, 0))
 		return bad(v, "%s: files[%zu].path is longer than PATH_MAX", fn,
 			   k);

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../common/proc.h"
 #include "../dump/dump.h"
 #include "../restore/restore.h"
 #include "creds.h"
@@ -169,13 +170,61 @@ static long set_caps(struct restore_ctx *ctx, struct tracee *t, uint64_t eff,
 	return call(ctx, t, SYS_capset, (long)s, (long)s + 64, 0, 0);
 }
 
+/*
+ * What thread tid of pid holds now, from /proc (its securebits are those
+ * of capcr restore, which forked it and never changes them): 1 when that
+ * is c already, so that none of the dozen injected calls below is needed
+ * (a thread is made by a leader that still has capcr's credentials: a
+ * restore of root's process with 100 threads made some 4000 calls for
+ * nothing).  *bnd: its bounding set now.
+ */
+static int creds_as_now(pid_t pid, pid_t tid, const Capcr__Creds *c,
+			uint64_t *bnd)
+{
+	char path[64], st[4096];
+	uint32_t u[4], g[4];
+	uint64_t inh, prm, eff, amb, nnp = 0;
+	long sb = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+	size_t n = 0;
+
+	*bnd = ~0ULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
+	if (proc_read_small(path, st, sizeof(st)) < 0 ||
+	    status_ids(st, "\nUid:", u) < 0 || status_ids(st, "\nGid:", g) < 0 ||
+	    status_hex(st, "\nCapInh:", &inh) < 0 ||
+	    status_hex(st, "\nCapPrm:", &prm) < 0 ||
+	    status_hex(st, "\nCapEff:", &eff) < 0 ||
+	    status_hex(st, "\nCapBnd:", bnd) < 0 ||
+	    status_hex(st, "\nCapAmb:", &amb) < 0)
+		return 0;
+	status_hex(st, "\nNoNewPrivs:", &nnp);
+	if (u[0] != c->uid || u[1] != c->euid || u[2] != c->suid ||
+	    u[3] != c->fsuid || g[0] != c->gid || g[1] != c->egid ||
+	    g[2] != c->sgid || g[3] != c->fsgid || inh != c->cap_inh ||
+	    prm != c->cap_prm || eff != c->cap_eff || *bnd != c->cap_bnd ||
+	    amb != c->cap_amb || (nnp != 0) != (c->no_new_privs != 0) ||
+	    sb < 0 || (uint32_t)sb != c->securebits)
+		return 0;
+	const char *gr = strstr(st, "\nGroups:");
+	for (gr = gr ? gr + 8 : ""; ; n++) {
+		char *end;
+		unsigned long v = strtoul(gr, &end, 10);
+		if (end == gr)
+			break;
+		if (n >= c->n_groups || v != c->groups[n])
+			return 0;
+		gr = end;
+	}
+	return n == c->n_groups;
+}
+
 int creds_restore(struct restore_ctx *ctx, struct tracee *t)
 {
 	const Capcr__Creds *c = ctx->task->creds;
-	uint64_t s = ctx->scratch, setpcap = 1ULL << CAP_SETPCAP_;
+	uint64_t s = ctx->scratch, setpcap = 1ULL << CAP_SETPCAP_, bnd;
 	uint32_t gbuf[1024];
 
-	if (!c)
+	if (!c || creds_as_now(ctx->pid, t->tid, c, &bnd))
 		return 0;
 	if (c->n_groups > sizeof(gbuf) / sizeof(gbuf[0]))
 		return restore_fail(ctx, "%zu supplementary groups: capcr "
@@ -193,13 +242,18 @@ int creds_restore(struct restore_ctx *ctx, struct tracee *t)
 	     call(ctx, t, SYS_setgroups, (long)c->n_groups, (long)s, 0, 0));
 	STEP("set the gids",
 	     call(ctx, t, SYS_setresgid, c->gid, c->egid, c->sgid, 0));
-	call(ctx, t, SYS_setfsgid, c->fsgid, 0, 0, 0);
+	if (c->fsgid != c->egid) /* setresgid set it to the egid */
+		call(ctx, t, SYS_setfsgid, c->fsgid, 0, 0, 0);
 	STEP("set the uids",
 	     call(ctx, t, SYS_setresuid, c->uid, c->euid, c->suid, 0));
-	call(ctx, t, SYS_setfsuid, c->fsuid, 0, 0, 0);
+	if (c->fsuid != c->euid)
+		call(ctx, t, SYS_setfsuid, c->fsuid, 0, 0, 0);
+	/* Only what the thread has (its status said, or every one when it
+	 * could not be read) and the image does not. */
 	for (int cap = 0; cap < 64; cap++)
-		if (!(c->cap_bnd & (1ULL << cap)) &&
-		    call(ctx, t, SYS_prctl, PR_CAPBSET_READ, cap, 0, 0) == 1)
+		if (!(c->cap_bnd & (1ULL << cap)) && (bnd & (1ULL << cap)) &&
+		    (bnd != ~0ULL ||
+		     call(ctx, t, SYS_prctl, PR_CAPBSET_READ, cap, 0, 0) == 1))
 			STEP("drop from the capability bounding set",
 			     call(ctx, t, SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0));
 	/* CAP_SETPCAP stays effective for the securebits. */

@@ -38,6 +38,11 @@ struct tracee {
 	int lost;          /* an injected call broke off: its errno, and no
 			    * further call is tried (where the thread stopped
 			    * is not known) */
+	int keep_borrowed; /* a thread of a process capcr is making, killed
+			    * if capcr dies (restore): its registers and mask
+			    * are handed back only when it is let go or walked
+			    * to a signal stop, not after every call */
+	int borrowed;      /* keep_borrowed, and a call's state is in it */
 	uint64_t gadget;   /* address of a syscall instruction in the tracee */
 	uint64_t frame;    /* rescue frame: rsp of injected calls, or 0 */
 	uint64_t scratch;  /* free stack room under the frame, or 0 */
@@ -52,6 +57,12 @@ void tracer_init(void);
 /* Wait for tid's next stop (or its end: -ESRCH), in bounded steps, noticing
  * a thread group that dies while we wait. */
 int tracee_wait(pid_t tid, int *status);
+/* Reap tid, a thread of ours that was killed: wait (secs at most) until
+ * its end is reported to us, as __WALL waits see it, or it is not ours to
+ * wait for.  A zombie that is still traced is not reaped by anyone else,
+ * and its thread group's leader (and the group's pidfd) waits for it, so
+ * "a zombie" is not enough here.  0, or -errno (-ETIMEDOUT). */
+int tracee_reap(pid_t tid, int secs);
 /* Seize tid (PTRACE_SEIZE) and stop it (PTRACE_INTERRUPT) without sending
  * it a signal.  Returns 0, or -errno. */
 int tracee_seize(struct tracee *t, pid_t tid, unsigned options);
@@ -74,6 +85,9 @@ long tracee_call(struct tracee *t, long nr, long a1, long a2, long a3,
  * -ERESTART* rax) make the kernel restart it or fail it with EINTR as a
  * signal handler requires, once let go.  0, or -errno. */
 int tracee_to_signal_stop(struct tracee *t);
+/* A kept-borrowed thread was given its final registers and mask by its
+ * caller: nothing of a call's is left to hand back. */
+void tracee_borrow_done(struct tracee *t);
 /* Put back the registers and mask as found and detach: the thread goes on
  * exactly where it was.  Returns 0 or -errno. */
 int tracee_release(struct tracee *t);

@@ -48,6 +48,7 @@
 #include "../monitor/supervise.h"
 #include "capcr/capinfo.h"
 #include "../proc/attrs.h"
+#include "../files/tcp.h"
 #include "../proc/creds.h"
 #include "made.h"
 #include "restore.h"
@@ -596,6 +597,10 @@ static void usage_restore(FILE *out)
 		"                                image holds (dumped with\n"
 		"                                --file-locks); an image with\n"
 		"                                locks is refused without it\n"
+		"      --tcp-established         restore the TCP connections to\n"
+		"                                peers outside the image (dumped\n"
+		"                                with --tcp-established) and lift\n"
+		"                                their nftables block\n"
 		"      --" IMAGE_UNTRUSTED_OPT "         restore an image another user owns\n"
 		"                                or may write (docs/security.md)\n");
 }
@@ -609,6 +614,7 @@ int cmd_restore(int argc, char **argv)
 		{ "pidfile", required_argument, NULL, 'p' },
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "file-locks", no_argument, NULL, 'l' },
+		{ "tcp-established", no_argument, NULL, 'e' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -640,6 +646,9 @@ int cmd_restore(int argc, char **argv)
 			break; /* what capcr always does: see usage */
 		case 'l':
 			file_locks = 1;
+			break;
+		case 'e':
+			tcp_restore_allow_external(1);
 			break;
 		case 'D':
 			dir = optarg;

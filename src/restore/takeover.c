@@ -170,16 +170,28 @@ static int replace_specials(struct restore_ctx *ctx)
 
 	if (n < 0)
 		return restore_fail(ctx, "cannot read the new process's map: %m");
-	for (int i = 0; i < n; i++) {
+	/* One call for each stretch between the areas that stay (the map is
+	 * in address order; a gap inside a stretch is nothing to munmap):
+	 * some 3 calls instead of one per area of capcr's own layout. */
+	for (int i = 0; i < n;) {
 		if (!strcmp(a[i].name, "[vdso]") || !strcmp(a[i].name, "[vvar]") ||
 		    !strcmp(a[i].name, "[vvar_vclock]") ||
-		    !strcmp(a[i].name, "[vsyscall]"))
+		    !strcmp(a[i].name, "[vsyscall]")) {
+			i++;
 			continue;
+		}
+		int j = i;
+		while (j + 1 < n && strcmp(a[j + 1].name, "[vdso]") &&
+		       strcmp(a[j + 1].name, "[vvar]") &&
+		       strcmp(a[j + 1].name, "[vvar_vclock]") &&
+		       strcmp(a[j + 1].name, "[vsyscall]"))
+			j++;
 		long r = sys(ctx, SYS_munmap, (long)a[i].start,
-			     (long)(a[i].end - a[i].start), 0, 0, 0, 0);
+			     (long)(a[j].end - a[i].start), 0, 0, 0, 0);
 		if (r < 0)
 			return restore_fail(ctx, "cannot clear the new process's "
 						 "memory (%s)", strerror((int)-r));
+		i = j + 1;
 	}
 	/* vvar areas first: the calls run in the vDSO, which moves last. */
 	static const Capcr__VmaKind order[] = {
@@ -568,6 +580,7 @@ static int thread_regs(struct restore_ctx *ctx, struct tracee *tr,
 	/* What tracee_release would put back is now the image's. */
 	tr->regs = regs;
 	tr->sigmask = mask;
+	tracee_borrow_done(tr);
 	return 0;
 }
 
@@ -595,6 +608,7 @@ static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
 	memset(out, 0, sizeof(*out));
 	out->tid = tid;
 	out->seized = 1;
+	out->keep_borrowed = 1; /* EXITKILL: it dies with capcr */
 	out->gadget = ctx->t.gadget;
 	if (tracee_wait(tid, &status) < 0 || !WIFSTOPPED(status) ||
 	    ptrace(PTRACE_GETREGS, tid, 0, &out->regs) < 0)
@@ -665,6 +679,7 @@ int restore_takeover(struct restore_ctx *ctx)
 
 	ctx->t.tid = ctx->pid;
 	ctx->t.seized = 1;
+	ctx->t.keep_borrowed = 1; /* EXITKILL: it dies with capcr */
 	if (ptrace(PTRACE_SETOPTIONS, ctx->pid, 0,
 		   PTRACE_O_EXITKILL | TRACEE_OPTIONS) < 0 ||
 	    ptrace(PTRACE_GETREGS, ctx->pid, 0, &ctx->t.regs) < 0 ||
@@ -702,9 +717,15 @@ int restore_takeover(struct restore_ctx *ctx)
 		      ? ctx->task->pdeathsig
 		      : 0;
 	sys(ctx, SYS_prctl, PR_SET_PDEATHSIG, pds, 0, 0, 0, 0);
-	for (unsigned i = 0; i < ctx->svc.nkeep; i++)
-		sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
-	sys(ctx, SYS_close, ctx->tree->status_wr, 0, 0, 0, 0, 0);
+	/* Every descriptor of capcr's it holds (service descriptors, the
+	 * status pipe) is at fd_base or above, and none of the image's: one
+	 * call closes them all. */
+	if (sys(ctx, SYS_close_range, ctx->tree->fd_base, ~0U, 0, 0, 0, 0) <
+	    0) {
+		for (unsigned i = 0; i < ctx->svc.nkeep; i++)
+			sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
+		sys(ctx, SYS_close, ctx->tree->status_wr, 0, 0, 0, 0, 0);
+	}
 	/* File locks after the last close: closing a service descriptor of
 	 * a file (one the process maps) would drop its POSIX locks on it. */
 	if (ctx->fdt->n_locks) {

@@ -34,7 +34,9 @@
 #include <dirent.h>
 #include <poll.h>
 #include <signal.h>
+#include <linux/userfaultfd.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
@@ -215,6 +217,14 @@ int main(int argc, char **argv)
 	struct f_owner_ex own0 = { F_OWNER_PID, getpid() };
 	SETUP(fcntl(r3, F_SETOWN_EX, &own0) == 0, "F_SETOWN_EX");
 	SETUP(fcntl(r3, F_SETSIG, SIGRTMIN + 2) == 0, "F_SETSIG");
+
+	/* A userfaultfd made and never handshaken (what a dump -R killed at
+	 * the wrong moment leaves): UFFD_USER_MODE_ONLY, non-blocking */
+	int uffd = caps_mode ? -1 /* made by a raw system call: the
+				     * runtime would not see it */
+			     : note("userfaultfd",
+				    (int)syscall(SYS_userfaultfd,
+						 O_CLOEXEC | O_NONBLOCK | 1));
 
 	/* O_PATH: a place, not an open file (no position, no flags to set) */
 	int opath = note("O_PATH directory",
@@ -516,6 +526,25 @@ int main(int argc, char **argv)
 		      etc1.st_dev == etc0.st_dev &&
 		      (fcntl(opath, F_GETFL) & O_PATH),
 	      "O_PATH: not an O_PATH descriptor of the same directory");
+
+	/* The userfaultfd is one, and of this address space: the handshake
+	 * works and a page of ours registers. */
+	char ul[64] = "anon_inode:[userfaultfd]";
+	if (uffd >= 0)
+		link_of(uffd, ul, sizeof(ul));
+	struct uffdio_api api = { .api = UFFD_API };
+	void *upg = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register ureg = {
+		.range = { (uintptr_t)upg, 4096 },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	CHECK(uffd < 0 ||
+		      (!strcmp(ul, "anon_inode:[userfaultfd]") &&
+		       ioctl(uffd, UFFDIO_API, &api) == 0 &&
+		       ioctl(uffd, UFFDIO_REGISTER, &ureg) == 0),
+	      "userfaultfd: %s, or its handshake or a registration of our own "
+	      "memory failed: %s", ul, strerror(errno));
 
 	/* FIFO */
 	memset(buf, 0, 16);

@@ -11,14 +11,20 @@
  *                                    ends in SUFFIX -> MODE (octal, the
  *                                    file-type bits kept)
  *   img_edit DIR fd PID OLD NEW      Fd.fd OLD -> NEW          (fds-PID.img)
+ *   img_edit DIR sockopt KIND OPT V  File.sockopts.OPT = V on every socket
+ *                                    of KIND (unix, tcp, udp: by domain
+ *                                    and type); OPT is mark, priority,
+ *                                    ttl, transparent or bindtodevice
  *
  * Prints how many fields changed; exits 1 when none did.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -115,6 +121,53 @@ static void reinventory(const char *name, uint64_t size, uint64_t hash)
 	store("inventory.img", &inv->base, &s, &h);
 }
 
+/* Is f a socket of kind ("unix", "tcp", "udp")? */
+static int sock_kind(const Capcr__File *f, const char *kind)
+{
+	int inet = f->socket_domain == AF_INET || f->socket_domain == AF_INET6;
+
+	if (!f->has_socket_domain)
+		return 0;
+	if (!strcmp(kind, "unix"))
+		return f->socket_domain == AF_UNIX;
+	if (!strcmp(kind, "tcp"))
+		return inet && f->socket_type == SOCK_STREAM;
+	if (!strcmp(kind, "udp"))
+		return inet && f->socket_type == SOCK_DGRAM;
+	return 0;
+}
+
+static void set_sockopt(Capcr__File *f, const char *opt, const char *val)
+{
+	static Capcr__SockOpts fresh[64];
+	static int nfresh;
+
+	if (!f->sockopts) {
+		if (nfresh == 64)
+			die("too many sockets");
+		f->sockopts = &fresh[nfresh++];
+		capcr__sock_opts__init(f->sockopts);
+	}
+	Capcr__SockOpts *o = f->sockopts;
+	if (!strcmp(opt, "mark")) {
+		o->has_mark = 1;
+		o->mark = (uint32_t)strtoul(val, NULL, 0);
+	} else if (!strcmp(opt, "priority")) {
+		o->has_priority = 1;
+		o->priority = (uint32_t)strtoul(val, NULL, 0);
+	} else if (!strcmp(opt, "ttl")) {
+		o->has_ttl = 1;
+		o->ttl = (uint32_t)strtoul(val, NULL, 0);
+	} else if (!strcmp(opt, "transparent")) {
+		o->has_transparent = 1;
+		o->transparent = atoi(val) != 0;
+	} else if (!strcmp(opt, "bindtodevice")) {
+		o->bindtodevice = (char *)val;
+	} else {
+		die("unknown socket option");
+	}
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
 	size_t a = strlen(s), b = strlen(suffix);
@@ -129,7 +182,9 @@ int main(int argc, char **argv)
 	char name[64];
 
 	if (argc < 5)
-		die("usage: img_edit DIR path|data-file|mode|fd ARGS");
+		die("usage: img_edit DIR path|data-file|mode|fd|sockopt ARGS");
+	if (!strcmp(argv[2], "sockopt") && argc != 6)
+		die("usage: img_edit DIR sockopt KIND OPT VALUE");
 	dir = argv[1];
 	if (!strcmp(argv[2], "fd")) {
 		if (argc != 6)
@@ -157,6 +212,10 @@ int main(int argc, char **argv)
 				   f->data_file &&
 				   !strcmp(f->data_file, argv[3])) {
 				f->data_file = argv[4];
+				changed++;
+			} else if (!strcmp(argv[2], "sockopt") &&
+				   sock_kind(f, argv[3])) {
+				set_sockopt(f, argv[4], argv[5]);
 				changed++;
 			} else if (!strcmp(argv[2], "mode") && f->path &&
 				   ends_with(f->path, argv[3])) {
