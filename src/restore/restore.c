@@ -605,6 +605,12 @@ static void usage_restore(FILE *out)
 		"                                or may write (docs/security.md)\n");
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 +
+	       (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -709,6 +715,8 @@ int cmd_restore(int argc, char **argv)
 			 (unsigned long long)nofile.rlim_cur, need);
 		goto fail;
 	}
+	struct timespec t_read;
+	clock_gettime(CLOCK_MONOTONIC, &t_read);
 	if (make_files(&t, why, sizeof(why)) < 0)
 		goto fail;
 	for (size_t i = 0; i < t.nprocs; i++)
@@ -764,8 +772,11 @@ int cmd_restore(int argc, char **argv)
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
+	struct timespec t_files, t_made, t_taken;
+	clock_gettime(CLOCK_MONOTONIC, &t_files);
 	if (wait_ready(&t, &made, why, sizeof(why)) < 0)
 		goto fail;
+	clock_gettime(CLOCK_MONOTONIC, &t_made);
 	/* Take each one over; the root's children first need nothing. */
 	for (size_t i = 0; i < t.nprocs; i++) {
 		struct restore_ctx *p = &t.procs[i];
@@ -787,6 +798,7 @@ int cmd_restore(int argc, char **argv)
 			goto fail;
 		}
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t_taken);
 	/* The processes hold what they need now; an open file description
 	 * kept here would hold a pipe open for ever. */
 	close_made(&t);
@@ -854,6 +866,12 @@ int cmd_restore(int argc, char **argv)
 	}
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	capcr_debug("restore: %.1f ms reading and checking the image, %.1f ms "
+		    "making its files, %.1f ms making the processes, %.1f ms "
+		    "taking them over, %.1f ms letting them go",
+		    ms_between(&t0, &t_read), ms_between(&t_read, &t_files),
+		    ms_between(&t_files, &t_made), ms_between(&t_made, &t_taken),
+		    ms_between(&t_taken, &t1));
 	capcr_info("restored %zu process%s from %d (%s) in %.1f ms", t.nprocs,
 		   t.nprocs == 1 ? "" : "es", root, t.procs[0].task->comm,
 		   (t1.tv_sec - t0.tv_sec) * 1e3 +
