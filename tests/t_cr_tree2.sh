@@ -349,7 +349,7 @@ exit_case() {
 	done
 	running=no
 	[ $seen = yes ] && cr_alive "$DP" && running=yes
-	kill -KILL "$V"
+	kill -KILL "$V" 2>/dev/null
 	kill -CONT "$DP" 2>/dev/null
 	{ wait "$DP"; } 2>/dev/null
 	RC=$?

@@ -178,4 +178,77 @@ echo end >&7
 check "every thread wakes and returns what it should" \
 	wait_line victim '^(PASS|FAIL)' 30
 check "the process passes its own checks (PASS)" grep -q '^PASS' "$T/victim.out"
+
+echo "# 4. a member of a 20-process tree killed while the tree is restored"
+# Several processes taken over at once (restore/pool.c): a death anywhere
+# ends the restore, with nothing left, whichever thread waited for it.
+mkdir "$T/timg"
+start tree env "CR_GO=$T/tree.go" "$TPROGS/crt_many" -i -t 1 -P 20
+line=$(wait_line tree '^ready pid=' 30) || not_ok "crt_many -P 20 started"
+tpid=$(field "$line" pid)
+tpids=$(cat "/proc/$tpid/task/"*/children 2>/dev/null)
+for p in $tpids; do
+	tpids="$tpids $(cat "/proc/$p/task/"*/children 2>/dev/null)"
+done
+tpids="$tpid $(echo $tpids | tr ' ' '\n' | sort -un | tr '\n' ' ')"
+"$CAPCR" dump -t "$tpid" -D "$T/timg" 2>"$T/tdump.err"
+check "capcr dump of the tree ($(echo $tpids | wc -w) processes)" [ $? -eq 0 ]
+wait_exit "$tpid" 10
+set -- $tpids
+n=$#
+hang=0 left=0 nocause=0 ended=0
+for k in $(seq 0 9); do
+	ms=$((k * 4))
+	shift $(( (k * 7) % n ))
+	victim=${1:-$tpid}
+	set -- $tpids
+	"$CAPCR" restore -D "$T/timg" --restore-detached >"$T/t$k.out" \
+		2>"$T/t$k.err" </dev/null &
+	rp=$!
+	# From the moment it exists, ms later.
+	for ((i = 0; i < 2000; i++)); do
+		[ -d "/proc/$victim" ] || ! kill -0 "$rp" 2>/dev/null && break
+		sleep 0.002
+	done
+	sleep "$(awk -v m="$ms" 'BEGIN { printf "%.3f", m / 1000 }')"
+	kill -KILL "$victim" 2>/dev/null
+	for ((i = 0; i < $(tsecs 15) * 10; i++)); do
+		kill -0 "$rp" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$rp" 2>/dev/null; then
+		hang=$((hang + 1))
+		echo "tree restore $k (kill $victim at $ms ms) did not end"
+		kill -KILL "$rp"
+	fi
+	wait "$rp" 2>/dev/null
+	rc=$?
+	# Restored before the kill: the tree is ended here.
+	[ $rc -eq 0 ] && for p in $tpids; do kill -KILL "$p" 2>/dev/null; done
+	for p in $tpids; do
+		for ((i = 0; i < 50; i++)); do
+			[ -d "/proc/$p" ] || break
+			sleep 0.1
+		done
+		if [ -d "/proc/$p" ]; then
+			left=$((left + 1))
+			echo "tree restore $k: process $p left behind"
+		fi
+	done
+	[ $rc -ne 0 ] && ended=$((ended + 1))
+	if [ $rc -ne 0 ] && ! grep -q "killed" "$T/t$k.err"; then
+		nocause=$((nocause + 1))
+		echo "tree restore $k: status $rc, $(cat "$T/t$k.err")"
+	fi
+done
+echo "# $ended of 10 tree restores were ended by the kill, the others done before it"
+check "10 tree restores with a member killed: none hung" [ $hang -eq 0 ]
+check "10 tree restores with a member killed: nothing left behind" \
+	[ $left -eq 0 ]
+check "10 tree restores with a member killed: each failure says why" \
+	[ $nocause -eq 0 ]
+"$CAPCR" restore -D "$T/timg" --restore-detached 2>"$T/tlast.err"
+check "the tree's restore then succeeds" [ $? -eq 0 ]
+for p in $tpids; do PIDS+=("$p"); done
+touch "$T/tree.go"
 finish

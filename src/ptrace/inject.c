@@ -64,10 +64,26 @@ void tracer_init(void)
  * wakes on every SIGCHLD (tracer_init keeps it pending for us) and at
  * least every 100 ms to look.
  */
+static __thread int wait_blocking;
+
+void tracee_wait_blocking(int on)
+{
+	wait_blocking = on;
+}
+
 int tracee_wait(pid_t tid, int *status)
 {
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	sigset_t chld, cur;
+
+	while (wait_blocking) {
+		pid_t w = waitpid(tid, status, __WALL);
+		if (w == tid)
+			return WIFEXITED(*status) || WIFSIGNALED(*status) ? -ESRCH
+									  : 0;
+		if (w < 0 && errno != EINTR)
+			return errno == ECHILD ? -ESRCH : -errno;
+	}
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);

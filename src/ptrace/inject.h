@@ -57,6 +57,12 @@ void tracer_init(void);
 /* Wait for tid's next stop (or its end: -ESRCH), in bounded steps, noticing
  * a thread group that dies while we wait. */
 int tracee_wait(pid_t tid, int *status);
+/* For the calling thread from now on: tracee_wait blocks in waitpid until
+ * the tracee stops or ends, rather than waiting for SIGCHLD in bounded
+ * ticks.  For a thread among several tracers (SIGCHLD is one for the
+ * whole process, and another thread would take it); someone else must
+ * then watch that no wait can last for ever (restore/pool.c). */
+void tracee_wait_blocking(int on);
 /* Reap tid, a thread of ours that was killed: wait (secs at most) until
  * its end is reported to us, as __WALL waits see it, or it is not ours to
  * wait for.  A zombie that is still traced is not reaped by anyone else,

@@ -38,6 +38,7 @@
 #include "../common/log.h"
 #include "../common/proc.h"
 #include "../common/pd_proto.h"
+#include "pool.h"
 #include "../dump/dump.h"
 #include "../files/files.h"
 #include "../files/locks.h"
@@ -626,6 +627,7 @@ int cmd_restore(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct made made = { 0 };
+	struct takeover_pool *pool = NULL;
 	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
 	int detach = 0, file_locks = 0, c, sp[2] = { -1, -1 };
@@ -777,27 +779,10 @@ int cmd_restore(int argc, char **argv)
 	if (wait_ready(&t, &made, why, sizeof(why)) < 0)
 		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &t_made);
-	/* Take each one over; the root's children first need nothing. */
-	for (size_t i = 0; i < t.nprocs; i++) {
-		struct restore_ctx *p = &t.procs[i];
-		if (p->task->zombie)
-			continue;
-		int r = tracee_seize(&p->t, p->pid, PTRACE_O_EXITKILL);
-		if (r < 0) {
-			snprintf(why, sizeof(why), "cannot take over process %d: "
-						   "%s", p->pid, strerror(-r));
-			goto fail;
-		}
-		p->seized = 1;
-		if (restore_takeover(p) < 0 || restore_update_capspace(p) < 0) {
-			/* A process killed under us is the cause, not
-			 * the call that found it gone. */
-			if (made_check(&made, why, sizeof(why)) == 0)
-				snprintf(why, sizeof(why), "process %d: %s",
-					 p->pid, p->why);
-			goto fail;
-		}
-	}
+	/* Take each one over, on as many threads as there are processors
+	 * (pool.c); the root's children first need nothing. */
+	if (pool_takeover(&pool, &t, &made, why, sizeof(why)) < 0)
+		goto fail;
 	clock_gettime(CLOCK_MONOTONIC, &t_taken);
 	/* The processes hold what they need now; an open file description
 	 * kept here would hold a pipe open for ever. */
@@ -848,22 +833,17 @@ int cmd_restore(int argc, char **argv)
 	/* Let them all go, children first, so a parent never runs while
 	 * its children are still held. */
 	for (size_t i = t.nprocs; i-- > 0;) {
-		struct restore_ctx *p = &t.procs[i];
-		for (size_t k = 0; k < p->nthreads; k++)
-			ptrace(PTRACE_DETACH, p->threads[k].tid, 0, 0);
-		/* A process stopped by a signal when dumped stops again at
-		 * once, as the signal makes it (group-stop). */
-		int stop = p->task->has_stop_signal ? (int)p->task->stop_signal
-						     : 0;
-		if (p->seized && ptrace(PTRACE_DETACH, p->pid, 0, stop) < 0) {
-			int e = errno;
+		int e = pool_let_go(pool, i);
+		if (e < 0) {
 			if (made_check(&made, why, sizeof(why)) == 0)
 				snprintf(why, sizeof(why),
-					 "cannot let process %d go: %s", p->pid,
-					 strerror(e));
+					 "cannot let process %d go: %s",
+					 t.procs[i].pid, strerror(-e));
 			goto fail;
 		}
 	}
+	pool_end(pool);
+	pool = NULL;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	capcr_debug("restore: %.1f ms reading and checking the image, %.1f ms "
@@ -883,6 +863,8 @@ int cmd_restore(int argc, char **argv)
 	return supervise(have_pd ? &pd : NULL, root);
 fail:;
 	size_t left = made_kill_all(&made, 10.0);
+	/* Its threads' waits end with what they waited for. */
+	pool_end(pool);
 	sysv_remove_made(&t.sysv_made);
 	capcr_err("restore from %s failed: %s%s", dir,
 		  why[0] ? why : "unknown error",
