@@ -302,11 +302,38 @@ static int dump_thread_inside(struct dump_ctx *ctx, struct tracee *tr,
 	return 0;
 }
 
+/*
+ * The signals whose action is not the default, from SigCgt and SigIgn of
+ * /proc/PID/status, and SIGCHLD (its SA_NOCLDWAIT, SA_NOCLDSTOP change
+ * what the kernel does even with SIG_DFL): only those are asked, each an
+ * injected call, 2 stops.  A default action's sa_flags and sa_mask change
+ * nothing the kernel does, and are left out.  All 64 when status cannot
+ * be read.
+ */
+static uint64_t not_default(pid_t pid)
+{
+	char path[64], st[4096];
+	uint64_t cgt = 0, ign = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if (proc_read_small(path, st, sizeof(st)) < 0 ||
+	    !(p = strstr(st, "\nSigCgt:")) ||
+	    sscanf(p + 8, "%" SCNx64, &cgt) != 1 ||
+	    !(p = strstr(st, "\nSigIgn:")) ||
+	    sscanf(p + 8, "%" SCNx64, &ign) != 1)
+		return ~0ULL;
+	return cgt | ign | 1ULL << (SIGCHLD - 1);
+}
+
 static int dump_sigactions(struct dump_ctx *ctx, Capcr__Task *t)
 {
+	uint64_t ask = not_default(ctx->pid);
+
 	for (int sig = 1; sig <= 64; sig++) {
 		struct ksigaction ka;
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    !(ask & (1ULL << (sig - 1))))
 			continue;
 		long r = dump_syscall(ctx, SYS_rt_sigaction, sig, 0,
 				      (long)ctx->scratch, 8, 0, 0);
