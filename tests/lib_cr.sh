@@ -184,6 +184,26 @@ cr_cycle() {
 	cr_end "$tag" "$prog dump+restore"
 }
 
+# cr_live TAG PROG [ARGS...]: ready, dump -R, go: the original goes on
+# after the dump and passes its own checks ($T/TAG.out).
+cr_live() {
+	local tag=$1 prog=$2 what="$2 after dump -R"
+	shift 2
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/$prog" "$@"
+	cr_ready "$tag" "$what" || return 1
+	cr_dump "$tag" "$PID" -R
+	if [ "$DRC" -eq 0 ]; then
+		ok "$what: capcr dump -R exits 0"
+	else
+		not_ok "$what: capcr dump -R exits 0 (status $DRC)"
+		sed 's/^/      /' "$T/$tag.dump.err"
+	fi
+	touch "$T/$tag.go"
+	cr_reap "$SPID"
+	cr_end "$tag" "$what"
+}
+
 # cr_norm FILE: a program's output with what may differ between runs
 # (its PID) taken out.
 cr_norm() {

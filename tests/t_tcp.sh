@@ -42,21 +42,7 @@ if [ -x "$NFT" ]; then
 fi
 
 # ---- running: dump -R ----
-tag=tcp.r
-cr_env "$tag"
-cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/cr_tcp"
-if cr_ready "$tag" "cr_tcp (dump -R)"; then
-	cr_dump "$tag" "$PID" -R
-	if [ "$DRC" -eq 0 ]; then
-		ok "dump -R exits 0"
-	else
-		not_ok "dump -R exits 0 (status $DRC)"
-		sed 's/^/      /' "$T/$tag.dump.err"
-	fi
-	touch "$T/$tag.go"
-	cr_reap "$SPID"
-	cr_end "$tag" "cr_tcp after dump -R"
-fi
+cr_live tcp.r cr_tcp
 
 # ---- outside: a peer outside the tree, --tcp-established ----
 if [ ! -x "$NFT" ]; then

@@ -641,6 +641,10 @@ static void usage_dump(FILE *out)
 		"  -l, --file-locks         save the file locks the processes\n"
 		"                           hold (flock, POSIX, OFD); without it\n"
 		"                           a process holding one is refused\n"
+		"      --skip-in-flight     drop descriptors in flight (sent\n"
+		"                           with SCM_RIGHTS, not yet received)\n"
+		"                           with a warning instead of keeping\n"
+		"                           them (as CRIU's option)\n"
 		"      --" IMAGE_UNTRUSTED_OPT "\n"
 		"                           write into DIR even if another\n"
 		"                           user owns it or may write it\n");
@@ -658,6 +662,7 @@ int cmd_dump(int argc, char **argv)
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "no-pre-copy", no_argument, NULL, 'P' },
+		{ "skip-in-flight", no_argument, NULL, 'S' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -706,6 +711,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'P':
 			precopy = 0;
+			break;
+		case 'S':
+			t.skip_in_flight = 1;
 			break;
 		case 'U':
 			image_allow_untrusted(1);

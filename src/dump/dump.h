@@ -45,6 +45,7 @@ struct dump_tree {
 	struct shmem_table shm; /* shared memory objects saved so far */
 	int ext_closed;     /* --external-sockets=closed */
 	int file_locks;     /* --file-locks: file locks saved, not refused */
+	int skip_in_flight; /* --skip-in-flight: descriptors in flight dropped */
 	struct precopy_set *pre; /* -R: memory copied while running */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;

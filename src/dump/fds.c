@@ -20,6 +20,7 @@
 
 #include "../common/log.h"
 #include "../files/files.h"
+#include "../files/inflight.h"
 #include "../files/locks.h"
 #include "../monitor/procfd.h"
 #include "../monitor/region.h"
@@ -177,16 +178,18 @@ static int same_object(const struct desc *a, const struct desc *b)
 	return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev;
 }
 
-/* Describe one open file description, the first time it is met. */
+/* Describe one open file description, the first time it is met: x, a
+ * descriptor of the tree (one of all), or capcr's copy of one in flight
+ * that no process holds (pid: capcr's own). */
 static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
-		     size_t i, const ino_t *sinos, size_t nsinos)
+		     struct desc *x, pid_t pid, const ino_t *sinos,
+		     size_t nsinos, struct inflight_dump *inf)
 {
-	struct desc *x = &all[i];
 	struct dump_ctx *c = &t->procs[x->proc];
 	struct file_dump_env env = { &t->img, &t->arena, c->why,
 				     sizeof(c->why), t->files, &t->shm };
 	struct file_dump_in in = {
-		.pid = c->pid,
+		.pid = pid,
 		.fd = x->k->fd,
 		.copy = x->copy,
 		.k = x->k,
@@ -200,25 +203,53 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		in.cap = &cap;
 	}
 	env.ext_closed = t->ext_closed;
+	env.inflight = inf;
+	inf->proc = x->proc;
 
 	if (S_ISFIFO(x->st.st_mode) && !strncmp(x->k->target, "pipe:", 5)) {
-		/* Both ends in the image, in any of its processes? */
+		/* Both ends in the image, in any of its processes, or in
+		 * flight? */
 		for (size_t j = 0; j < n; j++)
-			if (j != i && same_object(&all[j], x) &&
+			if (&all[j] != x && same_object(&all[j], x) &&
 			    (all[j].k->flags & O_ACCMODE) !=
 				    (x->k->flags & O_ACCMODE))
 				in.both_pipe_ends = 1;
+		if (inflight_has(inf, x->st.st_dev, x->st.st_ino,
+				 (int)(x->k->flags & O_ACCMODE)))
+			in.both_pipe_ends = 1;
 		/* One end only: is the other in a process outside (a shell
 		 * pipeline), or just closed? */
 		if (!in.both_pipe_ends)
 			in.held_outside =
 				files_pipe_other_end_open(x->copy, x->k->flags);
 	}
+	/* A pty slave whose master a process of the image holds is the
+	 * image's terminal (pty.c), not one outside. */
+	for (size_t j = 0; j < n && pty_is_slave(&x->st) &&
+			   !in.pty_master_here; j++)
+		in.pty_master_here = pty_pair(&all[j].st, all[j].copy, &x->st);
 	const struct file_ops *ops = files_ops_for_dump(&in);
 	if (!ops)
 		return DUMP_FAIL(c, "descriptor %d of process %d (%s) is of a "
 				    "kind capcr cannot checkpoint yet",
-				 x->k->fd, c->pid, x->k->target);
+				 x->k->fd, pid, x->k->target);
+	/* Held by a queue alone: no process to re-attach it to, to settle
+	 * it in, or whose descriptors it names. */
+	if (pid != c->pid &&
+	    (ops->kind == CAPCR__FILE_KIND__FILE_EXTERNAL ||
+	     ops->kind == CAPCR__FILE_KIND__FILE_EPOLL ||
+	     ops->kind == CAPCR__FILE_KIND__FILE_PIDFD ||
+	     ops->kind == CAPCR__FILE_KIND__FILE_USERFAULTFD ||
+	     ops->kind == CAPCR__FILE_KIND__FILE_PD_SESSION))
+		return DUMP_FAIL(c, "a descriptor in flight in a queue of "
+				    "process %d is %s (%s), held by no process "
+				    "of the tree; capcr makes such a %s again "
+				    "only in a process that holds it",
+				 c->pid,
+				 ops->kind == CAPCR__FILE_KIND__FILE_EXTERNAL
+					 ? "outside the image"
+					 : "not a plain file",
+				 x->k->target, ops->name);
 	Capcr__File *f = ARENA_NEW(&t->arena, Capcr__File);
 	capcr__file__init(f);
 	f->id = (uint32_t)t->files->n_files;
@@ -250,6 +281,178 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 	return 0;
 }
 
+static int cmp_ino_copy(const void *a, const void *b)
+{
+	const ino_t *x = a, *y = b;
+	return *x < *y ? -1 : *x > *y;
+}
+
+/* Before anything is dumped: what is in flight in the queues of the
+ * tree's sockets (inflight.c), so that a socket whose peer is in flight,
+ * or a pipe whose other end is, is whole; the sockets in flight join
+ * sinos (unless they are to be dropped).  Each socket once. */
+static int scan_in_flight(struct dump_tree *t, struct desc *all, size_t n,
+			  struct inflight_dump *inf, ino_t **sinos,
+			  size_t *nsinos, size_t *failed)
+{
+	struct { ino_t ino; size_t i; } *socks = calloc(n + 1, sizeof(*socks));
+	size_t ns = 0;
+
+	if (!socks)
+		return DUMP_FAIL(&t->procs[0], "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (S_ISSOCK(all[i].st.st_mode))
+			socks[ns].ino = all[i].st.st_ino, socks[ns++].i = i;
+	qsort(socks, ns, sizeof(*socks), cmp_ino_copy);
+	for (size_t k = 0; k < ns; k++) {
+		if (k && socks[k].ino == socks[k - 1].ino)
+			continue;
+		struct desc *x = &all[socks[k].i];
+		*failed = x->proc;
+		if (inflight_scan(inf, x->copy, t->procs[x->proc].why,
+				  sizeof(t->procs[x->proc].why)) < 0) {
+			free(socks);
+			return -1;
+		}
+	}
+	free(socks);
+	if (inf->skip || !inf->nobjs)
+		return 0;
+	ino_t *more = realloc(*sinos, (*nsinos + inf->nobjs + 1) *
+					      sizeof(ino_t));
+	if (!more)
+		return DUMP_FAIL(&t->procs[0], "out of memory");
+	*sinos = more;
+	for (size_t k = 0; k < inf->nobjs; k++)
+		if (S_ISSOCK(inf->objs[k].mode))
+			more[(*nsinos)++] = inf->objs[k].ino;
+	return 0;
+}
+
+/* A descriptor in flight that no process holds: the kernel's view of
+ * capcr's copy of it, as procfd_list would give it. */
+static void kfd_of_copy(int copy, const struct stat *st, struct kfd *k)
+{
+	char path[64];
+	uint64_t v;
+	ssize_t l;
+
+	memset(k, 0, sizeof(*k));
+	k->fd = copy;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", copy);
+	l = readlink(path, k->target, sizeof(k->target) - 1);
+	k->target[l > 0 ? l : 0] = 0;
+	if (files_fdinfo_u64(getpid(), copy, "pos", 10, &v) == 0)
+		k->pos = (int64_t)v;
+	if (files_fdinfo_u64(getpid(), copy, "flags", 8, &v) == 0)
+		k->flags = (unsigned)v;
+	k->ino = st->st_ino;
+	k->kind = procfd_kind(k->target, st->st_mode);
+}
+
+/* Every descriptor in flight the queues held (inflight.c): the File of
+ * the tree that is the same open file description, or the one made for
+ * an earlier copy, or a File of its own, which no Fd names (and whose
+ * own queue, a socket's, may add more).  Then each message's list of
+ * Files, in order, on the socket whose queue holds it. */
+static int dump_in_flight(struct dump_tree *t, struct desc *all, size_t n,
+			  struct share_index *share, struct inflight_dump *inf,
+			  const ino_t *sinos, size_t nsinos, size_t *failed)
+{
+	pid_t self = getpid();
+	struct desc *own = NULL;
+	size_t nown = 0, cap = 0;
+	int r = 0;
+
+	for (size_t m = 0; m < inf->nmsgs && !r; m++) {
+		size_t cnt = inf->msgs[m].n;
+		struct dump_ctx *c = &t->procs[inf->msgs[m].proc];
+		Capcr__InFlight *e = ARENA_NEW(&t->arena, Capcr__InFlight);
+		capcr__in_flight__init(e);
+		if (inf->msgs[m].stream) {
+			e->has_offset = e->has_len = 1;
+			e->offset = inf->msgs[m].where;
+			e->len = inf->msgs[m].len;
+		} else {
+			e->has_msg = 1;
+			e->msg = inf->msgs[m].where;
+		}
+		e->files = arena_alloc(&t->arena, cnt * sizeof(uint32_t));
+		e->n_files = cnt;
+		*failed = inf->msgs[m].proc;
+		for (size_t k = 0; k < cnt && !r; k++) {
+			/* inf->msgs moves as sockets in flight add theirs */
+			int copy = inf->msgs[m].copies[k];
+			struct desc x = { .proc = inf->msgs[m].proc, .copy = copy,
+					  .st = inf->msgs[m].st[k], .next = -1 };
+			Capcr__File *f = NULL;
+			size_t ho = hash64(obj_key(&x), share->size);
+			while (share->by_obj[ho] >= 0 &&
+			       !same_object(&all[share->by_obj[ho]], &x))
+				ho = (ho + 1) & (share->size - 1);
+			for (long j = share->by_obj[ho]; j >= 0 && !f;
+			     j = all[j].next)
+				if (syscall(SYS_kcmp, self,
+					    t->procs[all[j].proc].pid, KCMP_FILE,
+					    copy, all[j].k->fd) == 0)
+					f = all[j].file;
+			for (size_t o = 0; o < nown && !f; o++)
+				if (same_object(&own[o], &x) &&
+				    syscall(SYS_kcmp, self, self, KCMP_FILE,
+					    copy, own[o].copy) == 0)
+					f = own[o].file;
+			if (!f) {
+				if (nown == cap) {
+					cap = cap ? 2 * cap : 16;
+					struct desc *no =
+						realloc(own, cap * sizeof(*own));
+					if (!no) {
+						r = DUMP_FAIL(c, "out of memory");
+						break;
+					}
+					own = no;
+				}
+				struct kfd *kf = ARENA_NEW(&t->arena, struct kfd);
+				kfd_of_copy(copy, &x.st, kf);
+				x.k = kf;
+				inf->depth = inf->msgs[m].depth;
+				r = dump_file(t, all, n, &x, self, sinos, nsinos,
+					      inf);
+				inf->depth = 0;
+				if (r < 0)
+					break;
+				own[nown++] = x;
+				f = x.file;
+			}
+			e->files[k] = f->id;
+		}
+		if (!r)
+			arena_push(&t->arena,
+				   (void ***)&inf->msgs[m].carrier->socket_inflight,
+				   &inf->msgs[m].carrier->n_socket_inflight, e);
+	}
+	free(own);
+	if (r < 0)
+		return -1;
+	/* A socket carried in its own queue, directly or not, could not be
+	 * made again: the restore's order, tried now. */
+	if (inf->nmsgs) {
+		size_t *order = malloc((t->files->n_files + 1) * sizeof(size_t));
+		if (!order)
+			return DUMP_FAIL(&t->procs[0], "out of memory");
+		*failed = 0;
+		r = inflight_order(t->files, order, t->procs[0].why,
+				   sizeof(t->procs[0].why));
+		free(order);
+	}
+	if (inf->dropped)
+		capcr_warn("%lu descriptor%s in flight dropped "
+			   "(--skip-in-flight): the messages carrying them "
+			   "come back without them",
+			   inf->dropped, inf->dropped == 1 ? "" : "s");
+	return r;
+}
+
 int dump_fds(struct dump_tree *t, size_t *failed)
 {
 	struct kfd **kfds = calloc(t->nprocs + 1, sizeof(*kfds));
@@ -260,6 +463,7 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	long *lock_mark = NULL; /* per File: the last process whose locks on it were read */
 	size_t n = 0, nsinos = 0;
 	ino_t *sinos = NULL;
+	struct inflight_dump inflight = { .skip = t->skip_in_flight };
 	int r = -1;
 
 	if (!kfds || !nk) {
@@ -287,6 +491,9 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 	for (size_t i = 0; i < n; i++)
 		if (S_ISSOCK(all[i].st.st_mode))
 			sinos[nsinos++] = all[i].st.st_ino;
+	*failed = 0;
+	if (scan_in_flight(t, all, n, &inflight, &sinos, &nsinos, failed) < 0)
+		goto out;
 	if (share_init(&share, n) < 0 ||
 	    !(lock_mark = malloc((n + 1) * sizeof(*lock_mark)))) {
 		DUMP_FAIL(&t->procs[0], "out of memory");
@@ -336,7 +543,8 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 				x->file = all[j].file;
 		int new_file = !x->file;
 		if (new_file) {
-			if (dump_file(t, all, n, i, sinos, nsinos) < 0)
+			if (dump_file(t, all, n, x, c->pid, sinos, nsinos,
+				      &inflight) < 0)
 				goto out;
 			x->next = share.by_obj[ho]; /* a new description */
 			share.by_obj[ho] = (long)i;
@@ -361,6 +569,9 @@ int dump_fds(struct dump_tree *t, size_t *failed)
 		arena_push(&t->arena, (void ***)&c->fdt->fds, &c->fdt->n_fds,
 			   fd);
 	}
+	if (dump_in_flight(t, all, n, &share, &inflight, sinos, nsinos,
+			   failed) < 0)
+		goto out;
 	*failed = 0;
 	if (share.refuted)
 		capcr_warn("%u descriptor%s shared a badge with another that the "
@@ -391,6 +602,7 @@ out:
 			close(all[i].copy);
 	free(all);
 	free(sinos);
+	inflight_dump_free(&inflight);
 	free(lock_mark);
 	share_free(&share);
 	for (size_t p = 0; kfds && p < t->nprocs; p++)

@@ -30,10 +30,13 @@ int files_fail(char *why, size_t whylen, const char *fmt, ...)
 
 extern const struct file_ops file_pd_session, file_external, file_pipe, file_memfd,
 	file_eventfd, file_pidfd, file_socket, file_epoll, file_timerfd,
-	file_signalfd, file_inotify, file_regular, file_tcp, file_uffd;
+	file_signalfd, file_inotify, file_regular, file_tcp, file_uffd,
+	file_pty;
 
 /* Order matters: the first kind whose match() says yes takes it. */
 static const struct file_ops *const kinds[] = {
+	/* pty: pairs inside the image, before external's every terminal */
+	&file_pty,
 	&file_pd_session, &file_external, &file_pipe,   &file_memfd,   &file_eventfd,
 	/* tcp: connected TCP sockets, before socket's every socket */
 	&file_pidfd,    &file_tcp, &file_socket, &file_epoll, &file_timerfd,
@@ -53,6 +56,8 @@ const struct file_ops *files_ops_for_kind(Capcr__FileKind kind)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (kinds[i]->kind == kind)
 			return kinds[i];
+	if (kind == CAPCR__FILE_KIND__FILE_PTY_SLAVE)
+		return &file_pty;
 	/* regular covers REG, DIR and CHR */
 	if (kind == CAPCR__FILE_KIND__FILE_DIR ||
 	    kind == CAPCR__FILE_KIND__FILE_CHR ||
@@ -151,6 +156,7 @@ void files_restore_end(struct file_restore_env *env)
 {
 	pipe_restore_end(env);
 	unix_sock_restore_end(env);
+	pty_restore_end(env);
 }
 
 int files_load_contents(struct file_restore_env *env, const Capcr__File *f,

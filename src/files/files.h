@@ -31,6 +31,9 @@ struct file_dump_in {
 	/* sockets: the inode of every socket a process of the image holds */
 	const ino_t *sock_inos;
 	size_t nsock_inos;
+	/* ptys: a process of the image holds this slave's master (pty.c):
+	 * the image's terminal, not one outside */
+	int pty_master_here;
 };
 
 /* What a kind's dump gets to work with. */
@@ -42,6 +45,9 @@ struct file_dump_env {
 	Capcr__Files *files;     /* the tree's: shared memory objects */
 	struct shmem_table *shm;
 	int ext_closed; /* connections outside the image come back closed */
+	/* descriptors in flight on Unix socket queues (inflight.c); NULL:
+	 * refused */
+	struct inflight_dump *inflight;
 };
 
 /* What a kind's restore gets: it runs in the process being restored,
@@ -68,6 +74,12 @@ struct file_restore_env {
 	 * a client of a listener) or still to be connected (unix_sock.c) */
 	struct unix_park *unix_park;
 	unsigned nunix_park, unix_park_cap;
+	/* pty pairs made so far, by their index at the dump (pty.c) */
+	struct pty_slot *ptys;
+	unsigned nptys, ptys_cap;
+	/* the Files made so far, by index, -1 when not yet: what a queued
+	 * message carries in flight is sent from here (inflight.c) */
+	const int *file_fd;
 };
 
 struct file_ops {
@@ -117,6 +129,18 @@ void files_restore_end(struct file_restore_env *env);
 void files_release(const Capcr__Files *files, Capcr__FdTable *const *fdts,
 		   const pid_t *pids, size_t nprocs);
 void pipe_restore_end(struct file_restore_env *env);
+/* pty.c, at dump: is st a pty slave (/dev/pts/N)?  Is the descriptor
+ * copy (fstat mst) the master of the slave st? */
+int pty_is_slave(const struct stat *st);
+int pty_pair(const struct stat *mst, int copy, const struct stat *st);
+void pty_restore_end(struct file_restore_env *env);
+/* pty.c, in each new process of a restore once its session and process
+ * group exist, before its children are made: pid takes back the pty it
+ * led the session of as its controlling terminal, and the one whose
+ * foreground group it leads gets that group back.  file_fd: the Files
+ * made, by index.  0 or -1 with why. */
+int pty_prelude(const Capcr__Files *files, const int *file_fd, pid_t pid,
+		char *why, size_t wl);
 /* For a file only the restored process can open (its own /proc/PID file,
  * a pidfd of a process of the image): /dev/null at its place until the
  * kind's settle opens it there, and whether fd is still that stand-in. */

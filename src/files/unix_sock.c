@@ -28,7 +28,9 @@
  * with MSG_PEEK walking the queue with SO_PEEK_OFF (the socket's own peek
  * offset is put back after), stream data as bytes, datagrams and
  * seqpacket messages one record each, with their sender's address.
- * Descriptors in flight (SCM_RIGHTS) are refused.
+ * Descriptors in flight (SCM_RIGHTS) that a message carries are handed
+ * to inflight.c, which makes them Files (File.socket_inflight); at
+ * restore each such message is sent again with them.
  *
  * Restore.  A pair is made once, by whichever of its two Files comes
  * first: with socketpair, or, for a stream or seqpacket pair that came
@@ -65,6 +67,7 @@
 #include "../common/log.h"
 #include "ext_conn.h"
 #include "files.h"
+#include "inflight.h"
 #include "sockopts.h"
 #include "unix_sock.h"
 
@@ -349,33 +352,34 @@ static int save_options(int fd, Capcr__File *f, const char **which)
 	return 0;
 }
 
-/* Control messages of a peek: descriptors in flight are refused (and the
- * copies the peek gave us closed); a pidfd is closed. */
-static int check_cmsgs(struct dctx *c, struct msghdr *m)
+/* The zero-length messages the scan before the dump met at place *nmsg
+ * of this queue (inflight.c), which the peek walk no longer shows: their
+ * records.  0 or -1 with why. */
+static int put_zeros(struct dctx *c, struct image_data *qd, int *opened,
+		     const char *name, uint64_t *nmsg, uint64_t *first,
+		     const char *what)
 {
-	int rights = 0;
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm;
-	     cm = CMSG_NXTHDR(m, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cm->cmsg_type == SCM_RIGHTS || cm->cmsg_type == 0x04) {
-			/* 0x04: SCM_PIDFD */
-			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int *fds = (int *)CMSG_DATA(cm);
-			for (size_t i = 0; i < n; i++)
-				close(fds[i]);
-			rights |= cm->cmsg_type == SCM_RIGHTS;
+	for (;;) {
+		struct sockaddr_un from;
+		socklen_t fl = 0;
+		int k = inflight_zero_at(c->env, (ino_t)c->f->socket_ino, *nmsg,
+					 c->f, &from, &fl, what);
+		if (k <= 0)
+			return k;
+		if (!*opened) {
+			int e = image_data_open(c->env->img, qd, name);
+			if (e < 0)
+				return FILE_FAIL(c->env, "cannot create %s: %s",
+						 name, strerror(-e));
+			*opened = 1;
 		}
+		struct qrec h = { 0, fl };
+		if (image_data_write(qd, &h, sizeof(h)) < 0 ||
+		    image_data_write(qd, &from, h.namelen) < 0)
+			return FILE_FAIL(c->env, "cannot write %s", name);
+		if (!(*nmsg)++)
+			*first = 0;
 	}
-	if (rights || (m->msg_flags & MSG_CTRUNC))
-		return FILE_FAIL(c->env,
-				 "descriptor %d of process %d (%s) has "
-				 "descriptors in flight in its queue "
-				 "(SCM_RIGHTS); capcr cannot checkpoint those "
-				 "yet",
-				 c->in->fd, c->in->pid, c->what);
-	return 0;
 }
 
 /* What is queued for this socket, into image file sock-INO.img. */
@@ -398,6 +402,9 @@ static int save_queue(struct dctx *c, int type, int have_diag)
 				 c->in->fd, c->what, strerror(errno));
 	snprintf(name, sizeof(name), "sock-%llu.img",
 		 (unsigned long long)c->f->socket_ino);
+	char what[400];
+	snprintf(what, sizeof(what), "descriptor %d of process %d (%s)",
+		 c->in->fd, c->in->pid, c->what);
 	for (;;) {
 		struct sockaddr_un from;
 		struct iovec iov = { buf, QBUF };
@@ -408,6 +415,7 @@ static int save_queue(struct dctx *c, int type, int have_diag)
 				    .msg_control = cbuf,
 				    .msg_controllen = sizeof(cbuf) };
 		ssize_t n = recvmsg(fd, &m, MSG_PEEK | MSG_DONTWAIT |
+						    MSG_CMSG_CLOEXEC |
 						    (stream ? 0 : MSG_TRUNC));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -424,7 +432,15 @@ static int save_queue(struct dctx *c, int type, int have_diag)
 		if (n == 0 && (stream || (type == SOCK_SEQPACKET &&
 					  (c->d.shutdown & SHUT_BITS_RCV))))
 			break;
-		if ((r = check_cmsgs(c, &m)) < 0)
+		if (!stream && (r = put_zeros(c, &qd, &opened, name, &nmsg,
+					      &first, what)) < 0)
+			break;
+		/* What it carries in flight (SCM_RIGHTS): recorded, with
+		 * the record it goes with, or the range of stream bytes it
+		 * came with. */
+		if ((r = inflight_note(c->env, &m, c->f, stream,
+				       stream ? total : nmsg,
+				       stream ? (uint64_t)n : 0, what)) < 0)
 			break;
 		if (!opened) {
 			int e = image_data_open(c->env->img, &qd, name);
@@ -478,6 +494,8 @@ static int save_queue(struct dctx *c, int type, int have_diag)
 		if (r < 0)
 			break;
 	}
+	if (!r && !stream)
+		r = put_zeros(c, &qd, &opened, name, &nmsg, &first, what);
 	setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &orig, sizeof(orig));
 	/* An out-of-band byte waiting (not SO_OOBINLINE): the peek walk
 	 * read it inline, and its mark cannot be made again. */
@@ -656,6 +674,15 @@ static int dump_connected(struct dctx *c, int type, const void *paddr,
 					 "cannot make that again",
 					 c->in->fd, c->in->pid, c->what,
 					 (unsigned long long)peer, pdesc);
+	} else if (peer && c->env->inflight && c->env->inflight->skip &&
+		   inflight_has(c->env->inflight, c->in->st.st_dev, peer, -1)) {
+		capcr_warn("process %d, descriptor %d (%s): its peer "
+			   "(socket:[%llu]) is in flight and dropped "
+			   "(--skip-in-flight); it comes back with its peer "
+			   "closed",
+			   c->in->pid, c->in->fd, c->what,
+			   (unsigned long long)peer);
+		f->socket_conn = CONN_PEER_GONE;
 	} else if (peer) {
 		return refuse_outside(c, pdesc, peer,
 				      ", which is outside the checkpointed "
@@ -1019,6 +1046,31 @@ static int next_rec(int src, struct qrec *h, struct sockaddr_un *from,
 	return 1;
 }
 
+/* n bytes of src (to its end with UINT64_MAX) sent on the stream w. */
+static int copy_stream(int src, int w, uint64_t n)
+{
+	static char cbuf[1 << 16];
+
+	while (n) {
+		ssize_t k = read(src, cbuf, n < sizeof(cbuf) ? (size_t)n
+							     : sizeof(cbuf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k == 0 && n == UINT64_MAX)
+			return 0;
+		if (k <= 0) {
+			if (k == 0)
+				errno = EIO; /* shorter than the image says */
+			return -1;
+		}
+		if (send_whole(w, cbuf, (size_t)k, 1, NULL, 0) < 0)
+			return -1;
+		if (n != UINT64_MAX)
+			n -= (uint64_t)k;
+	}
+	return 0;
+}
+
 /* f's queue written into its peer w, so that it lands in f's socket. */
 static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 			  int w)
@@ -1033,16 +1085,44 @@ static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 		return FILE_FAIL(env, "%s", image_error());
 	old = big_sndbuf(w);
 	if (f->socket_type == SOCK_STREAM) {
-		for (ssize_t n; !r && (n = read(src, buf, QBUF)) > 0;)
-			if (send_whole(w, buf, (size_t)n, 1, NULL, 0) < 0)
+		uint64_t pos = 0;
+		/* Up to each range that carries descriptors, then the range
+		 * with them, in one message. */
+		for (size_t i = 0; !r && i < f->n_socket_inflight; i++) {
+			const Capcr__InFlight *e = f->socket_inflight[i];
+			if (e->len > QBUF || e->offset < pos) {
+				errno = EINVAL; /* the validator's to refuse */
 				r = -1;
+				break;
+			}
+			if (copy_stream(src, w, e->offset - pos) < 0 ||
+			    read_full(src, buf, e->len) < 0) {
+				r = -1;
+				break;
+			}
+			ssize_t k = inflight_send(env, w, buf, e->len, e,
+						  NULL, 0);
+			if (k < 0 ||
+			    ((uint64_t)k < e->len &&
+			     send_whole(w, buf + k, e->len - (uint64_t)k, 1,
+					NULL, 0) < 0))
+				r = -1;
+			pos = e->offset + e->len;
+		}
+		if (!r && copy_stream(src, w, UINT64_MAX) < 0)
+			r = -1;
 	} else {
 		struct qrec h;
 		struct sockaddr_un from;
 		char *data = NULL;
 		int k;
-		while (!r && (k = next_rec(src, &h, &from, &data)) != 0) {
-			if (k < 0 || send_whole(w, data, h.len, 0, NULL, 0) < 0)
+		for (uint64_t i = 0;
+		     !r && (k = next_rec(src, &h, &from, &data)) != 0; i++) {
+			const Capcr__InFlight *e = inflight_at(f, i);
+			if (k < 0 ||
+			    (e ? inflight_send(env, w, data, h.len, e, NULL,
+					       0) < 0
+			       : send_whole(w, data, h.len, 0, NULL, 0) < 0))
 				r = -1;
 			free(data);
 			data = NULL;
@@ -1052,9 +1132,13 @@ static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 	put_sndbuf(w, old);
 	close(src);
 	if (r < 0)
-		return FILE_FAIL(env, "cannot put back the data queued on %s: "
+		return FILE_FAIL(env, "cannot put back the data queued on %s%s: "
 				      "%s",
-				 f->path, strerror(e));
+				 f->path,
+				 f->n_socket_inflight
+					 ? " with its descriptors in flight"
+					 : "",
+				 strerror(e));
 	return 0;
 }
 
@@ -1122,8 +1206,12 @@ static int fill_by_name(struct file_restore_env *env, const Capcr__File *f)
 			memcpy(&cur, &from, h.namelen);
 			curlen = h.namelen;
 		}
-		if (send_whole(s, data, h.len, 0, f->socket_addr.data,
-			       f->socket_addr.len) < 0)
+		const Capcr__InFlight *e = inflight_at(f, count);
+		if (e ? inflight_send(env, s, data, h.len, e,
+				      f->socket_addr.data,
+				      f->socket_addr.len) < 0
+		      : send_whole(s, data, h.len, 0, f->socket_addr.data,
+				   f->socket_addr.len) < 0)
 			r = FILE_FAIL(env, "cannot send datagram %u queued on "
 					   "%s again: %s",
 				      count + 1, f->path, strerror(errno));

@@ -929,6 +929,174 @@ static int check_sockopts(struct vctx *v, size_t k)
 	return 0;
 }
 
+/* SCM_MAX_FD: what one message may carry; and unix_sock.c's read of a
+ * queue, which a stream range carrying descriptors never exceeds. */
+#define INFLIGHT_FDS_MAX 253
+#define INFLIGHT_RANGE_MAX (1u << 20)
+
+/* Descriptors in flight on the messages queued on a Unix socket: each
+ * message's Files exist (a File only a queue holds is named by no Fd),
+ * 1 to 253 of them; datagram records named in increasing order; stream
+ * ranges in order, disjoint, inside the queue file. */
+static int check_inflight(struct vctx *v, size_t k)
+{
+	const Capcr__Files *files = v->s->files;
+	const Capcr__File *f = files->files[k];
+	const char *fn = "files.img";
+	uint64_t qsize = 0, next = 0;
+	int stream = f->socket_type == SOCK_STREAM;
+
+	if (f->n_socket_inflight > LIST_MAX)
+		return bad(v, "%s: files[%zu].socket_inflight: %zu messages", fn,
+			   k, f->n_socket_inflight);
+	if (f->kind != CAPCR__FILE_KIND__FILE_SOCKET ||
+	    f->socket_domain != AF_UNIX || !f->socket_queue_file)
+		return bad(v, "%s: files[%zu]: descriptors in flight on what is "
+			      "not a Unix socket with a queue", fn, k);
+	if (data_file_ok(v, fn, "a socket's socket_queue_file",
+			 f->socket_queue_file, &qsize) < 0)
+		return -1;
+	for (size_t e = 0; e < f->n_socket_inflight; e++) {
+		const Capcr__InFlight *m = f->socket_inflight[e];
+		if (!m->n_files || m->n_files > INFLIGHT_FDS_MAX)
+			return bad(v, "%s: files[%zu].socket_inflight[%zu] "
+				      "carries %zu descriptors (1 to %d)",
+				   fn, k, e, m->n_files, INFLIGHT_FDS_MAX);
+		for (size_t i = 0; i < m->n_files; i++)
+			if (m->files[i] >= files->n_files)
+				return bad(v, "%s: files[%zu].socket_inflight"
+					      "[%zu].files[%zu] is %u: there "
+					      "are %zu files",
+					   fn, k, e, i, m->files[i],
+					   files->n_files);
+		if (stream) {
+			if (!m->has_offset || !m->has_len || !m->len ||
+			    m->len > INFLIGHT_RANGE_MAX || m->offset < next ||
+			    m->offset > qsize || m->len > qsize - m->offset)
+				return bad(v, "%s: files[%zu].socket_inflight"
+					      "[%zu]: the range %llu+%llu is "
+					      "not after the one before and "
+					      "inside the %llu bytes queued "
+					      "(at most %u bytes)",
+					   fn, k, e,
+					   (unsigned long long)m->offset,
+					   (unsigned long long)m->len,
+					   (unsigned long long)qsize,
+					   INFLIGHT_RANGE_MAX);
+			next = m->offset + m->len;
+		} else {
+			if (!m->has_msg || m->msg < next || m->has_len ||
+			    m->has_offset)
+				return bad(v, "%s: files[%zu].socket_inflight"
+					      "[%zu]: message %llu is not "
+					      "after the one before",
+					   fn, k, e,
+					   (unsigned long long)m->msg);
+			next = m->msg + 1;
+		}
+	}
+	return 0;
+}
+
+/* pty.c: struct termios2; each queue at most this (pty.c refuses more at
+ * the dump); NR_UNIX98_PTY_MAX. */
+#define PTY_TERMIOS2_SIZE 44
+#define PTY_QUEUE_MAX (1u << 20)
+#define PTY_INDEX_MAX (1u << 20)
+
+/* A pty (src/files/pty.c): a slave's File has its index only; a master's
+ * the settings of its size, a window size the kernel keeps (16 bits),
+ * queues within bounds and exactly in the queue file, a session and
+ * foreground group that are PIDs.  Which master a slave names: check_ptys. */
+static int check_pty(struct vctx *v, size_t k)
+{
+	const Capcr__File *f = v->s->files->files[k];
+	const Capcr__Pty *p = f->pty;
+	const char *fn = "files.img";
+	uint64_t qsize = 0;
+
+	if (p->index >= PTY_INDEX_MAX)
+		return bad(v, "%s: files[%zu].pty.index %u, at most %u", fn, k,
+			   p->index, PTY_INDEX_MAX - 1);
+	if (f->kind == CAPCR__FILE_KIND__FILE_PTY_SLAVE) {
+		if (p->has_termios || p->has_rows || p->has_cols ||
+		    p->has_xpixel || p->has_ypixel || p->has_packet ||
+		    p->has_locked || p->has_exclusive || p->has_in_len ||
+		    p->has_out_len || p->queue_file || p->has_sid ||
+		    p->has_fg_pgrp)
+			return bad(v, "%s: files[%zu].pty: a slave with the "
+				      "state of its master", fn, k);
+		return 0;
+	}
+	if (!p->has_termios || p->termios.len != PTY_TERMIOS2_SIZE)
+		return bad(v, "%s: files[%zu].pty holds %zu bytes of termios2, "
+			      "not %d", fn, k,
+			   p->has_termios ? p->termios.len : 0,
+			   PTY_TERMIOS2_SIZE);
+	if (p->rows > 0xffff || p->cols > 0xffff || p->xpixel > 0xffff ||
+	    p->ypixel > 0xffff)
+		return bad(v, "%s: files[%zu].pty: window size %ux%u (%ux%u "
+			      "pixels)", fn, k, p->rows, p->cols, p->xpixel,
+			   p->ypixel);
+	if (p->in_len > PTY_QUEUE_MAX || p->out_len > PTY_QUEUE_MAX)
+		return bad(v, "%s: files[%zu].pty: queues of %u and %u bytes, "
+			      "at most %u each", fn, k, p->in_len, p->out_len,
+			   PTY_QUEUE_MAX);
+	if (data_file_ok(v, fn, "a pty's queue_file", p->queue_file, &qsize) <
+	    0)
+		return -1;
+	if (qsize != (uint64_t)p->in_len + p->out_len ||
+	    (!p->queue_file && (p->in_len || p->out_len)))
+		return bad(v, "%s: files[%zu].pty: queues of %llu bytes, and "
+			      "%s holds %llu", fn, k,
+			   (unsigned long long)p->in_len + p->out_len,
+			   p->queue_file ? p->queue_file : "no queue file",
+			   (unsigned long long)qsize);
+	if ((p->has_sid && (p->sid <= 0 || p->sid >= PID_LIMIT)) ||
+	    (p->has_fg_pgrp &&
+	     (!p->has_sid || p->fg_pgrp <= 0 || p->fg_pgrp >= PID_LIMIT)))
+		return bad(v, "%s: files[%zu].pty: session %d, foreground "
+			      "group %d", fn, k, p->sid, p->fg_pgrp);
+	return 0;
+}
+
+static int by_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* One master per pty index; every slave names one. */
+static int check_ptys(struct vctx *v)
+{
+	const Capcr__Files *files = v->s->files;
+	size_t n = 0;
+	uint32_t *idx = malloc((files->n_files + 1) * sizeof(*idx));
+	int r = 0;
+
+	if (!idx)
+		return bad(v, "out of memory");
+	for (size_t k = 0; k < files->n_files; k++)
+		if (files->files[k]->kind == CAPCR__FILE_KIND__FILE_PTY_MASTER)
+			idx[n++] = files->files[k]->pty->index;
+	qsort(idx, n, sizeof(*idx), by_u32);
+	for (size_t i = 1; i < n && !r; i++)
+		if (idx[i] == idx[i - 1])
+			r = bad(v, "files.img: two pty masters numbered %u",
+				idx[i]);
+	for (size_t k = 0; k < files->n_files && !r; k++) {
+		const Capcr__File *f = files->files[k];
+		if (f->kind == CAPCR__FILE_KIND__FILE_PTY_SLAVE &&
+		    !bsearch(&f->pty->index, idx, n, sizeof(*idx), by_u32))
+			r = bad(v, "files.img: files[%zu] is the slave of pty "
+				   "%u, whose master is not in the image",
+				k, f->pty->index);
+	}
+	free(idx);
+	return r;
+}
+
 static int check_file(struct vctx *v, size_t k)
 {
 	const Capcr__Files *files = v->s->files;
@@ -937,8 +1105,15 @@ static int check_file(struct vctx *v, size_t k)
 
 	if (f->id != k)
 		return bad(v, "%s: files[%zu].id is %u", fn, k, f->id);
-	if ((unsigned)f->kind > CAPCR__FILE_KIND__FILE_USERFAULTFD)
+	if ((unsigned)f->kind > CAPCR__FILE_KIND__FILE_PTY_SLAVE)
 		return bad(v, "%s: files[%zu].kind %d", fn, k, f->kind);
+	if ((f->kind == CAPCR__FILE_KIND__FILE_PTY_MASTER ||
+	     f->kind == CAPCR__FILE_KIND__FILE_PTY_SLAVE) != (f->pty != NULL))
+		return bad(v, "%s: files[%zu]: %s", fn, k,
+			   f->pty ? "pty state on a file that is not a pty"
+				  : "a pty without its state");
+	if (f->pty && check_pty(v, k) < 0)
+		return -1;
 	if ((f->kind == CAPCR__FILE_KIND__FILE_TCP) != (f->tcp != NULL))
 		return bad(v, "%s: files[%zu]: %s", fn, k,
 			   f->tcp ? "TCP state on a file that is not a TCP "
@@ -1010,6 +1185,8 @@ static int check_file(struct vctx *v, size_t k)
 	    f->n_socket_conns % 2)
 		return bad(v, "%s: files[%zu]: %zu pending, %zu in conns (pairs)",
 			   fn, k, f->n_socket_pending, f->n_socket_conns);
+	if (f->n_socket_inflight && check_inflight(v, k) < 0)
+		return -1;
 	if (f->n_epoll > LIST_MAX)
 		return bad(v, "%s: files[%zu].epoll: %zu targets", fn, k,
 			   f->n_epoll);
@@ -1147,6 +1324,8 @@ static int validate_all(struct vctx *v)
 	for (size_t k = 0; k < s->files->n_files; k++)
 		if (check_file(v, k) < 0)
 			return -1;
+	if (check_ptys(v) < 0)
+		return -1;
 	for (size_t k = 0; k < s->files->n_shmem; k++)
 		if (check_shmem(v, k) < 0)
 			return -1;

@@ -336,6 +336,13 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	 * job) stays in the group of capcr restore, the foreground job of
 	 * the shell it runs in now: a group of its own would be a
 	 * background job of that terminal, stopped at its first read. */
+	/* A pty of the image: its session leader takes it back as its
+	 * controlling terminal before making its children (they inherit
+	 * it), its foreground group's leader makes its group the
+	 * foreground once in it (pty.c). */
+	char pwhy[256] = "";
+	if (pty_prelude(t->files, t->file_fd, me->pid, pwhy, sizeof(pwhy)) < 0)
+		DIE(t, "%s", pwhy);
 	if (me->task->zombie)
 		become_zombie(me->task);
 	/* Children's deaths (zombies of the image) must not leave a SIGCHLD

@@ -41,6 +41,7 @@
 #include "pool.h"
 #include "../dump/dump.h"
 #include "../files/files.h"
+#include "../files/inflight.h"
 #include "../files/locks.h"
 #include "../files/sysvipc.h"
 #include "../image/load.h"
@@ -205,14 +206,38 @@ static int keep(struct restore_ctx *c, int fd)
 	return hi;
 }
 
+static int make_in_order(struct restore_tree *t, struct file_restore_env *env,
+			 const size_t *order);
+
 /* Each File in turn, kept above the image's numbers, with its status
  * flags and position.  -1 with env->why set at the first that fails. */
 static int make_each_file(struct restore_tree *t, struct file_restore_env *env)
 {
 	char *why = env->why;
 	size_t wl = env->whylen;
+	/* What a queued message carries in flight first, so that it can
+	 * be sent with it (src/files/inflight.c). */
+	size_t *order = malloc((t->files->n_files + 1) * sizeof(size_t));
 
-	for (size_t i = 0; i < t->files->n_files; i++) {
+	if (!order)
+		return snprintf(why, wl, "out of memory"), -1;
+	if (inflight_order(t->files, order, why, wl) < 0) {
+		free(order);
+		return -1;
+	}
+	int r = make_in_order(t, env, order);
+	free(order);
+	return r;
+}
+
+static int make_in_order(struct restore_tree *t, struct file_restore_env *env,
+			 const size_t *order)
+{
+	char *why = env->why;
+	size_t wl = env->whylen;
+
+	for (size_t k = 0; k < t->files->n_files; k++) {
+		size_t i = order[k];
 		const Capcr__File *f = t->files->files[i];
 		const struct file_ops *ops = files_ops_for_kind(f->kind);
 		if (!ops)
@@ -266,6 +291,7 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 		return snprintf(why, wl, "out of memory"), -1;
 	for (size_t i = 0; i < nf; i++)
 		t->file_fd[i] = -1;
+	env.file_fd = t->file_fd;
 	if (fault_at("restore-files"))
 		return snprintf(why, wl, "injected failure at restore-files"),
 		       -1;

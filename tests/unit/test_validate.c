@@ -336,6 +336,70 @@ static void data_file_not_listed(void **state)
 	refused("files.img", "deleted-5.img", "inventory", NULL);
 }
 
+/* file1 a Unix datagram socket whose one queued message carries file0,
+ * which no descriptor names: held by the queue alone. */
+static Capcr__InFlight infl, *inflv[1];
+static uint32_t infl_files[254];
+static Capcr__ImageFile qf, *invfiles2[2];
+
+static void in_flight_setup(void)
+{
+	capcr__image_file__init(&qf);
+	qf.name = "sock-9.img";
+	qf.size = 20;
+	invfiles2[0] = &pagesf;
+	invfiles2[1] = &qf;
+	inv.files = invfiles2;
+	inv.n_files = 2;
+	file1.kind = CAPCR__FILE_KIND__FILE_SOCKET;
+	file1.has_socket_domain = file1.has_socket_type = 1;
+	file1.socket_domain = 1; /* AF_UNIX */
+	file1.socket_type = 2;   /* SOCK_DGRAM */
+	file1.socket_queue_file = "sock-9.img";
+	capcr__in_flight__init(&infl);
+	infl.has_msg = 1;
+	infl.msg = 0;
+	infl_files[0] = 0;
+	infl.files = infl_files;
+	infl.n_files = 1;
+	inflv[0] = &infl;
+	file1.socket_inflight = inflv;
+	file1.n_socket_inflight = 1;
+	fd[1].file = 1;
+}
+
+static void in_flight_only(void **state)
+{
+	(void)state;
+	in_flight_setup();
+	assert_int_equal(image_set_validate(&set, why, sizeof(why)), 0);
+}
+
+static void in_flight_missing_file(void **state)
+{
+	(void)state;
+	in_flight_setup();
+	infl_files[0] = 5;
+	refused("files.img", "files[1].socket_inflight[0].files[0] is 5",
+		NULL);
+}
+
+static void in_flight_too_many(void **state)
+{
+	(void)state;
+	in_flight_setup();
+	infl.n_files = 254;
+	refused("files.img", "carries 254 descriptors", NULL);
+}
+
+static void in_flight_on_a_file(void **state)
+{
+	(void)state;
+	in_flight_setup();
+	file1.kind = CAPCR__FILE_KIND__FILE_CHR;
+	refused("files.img", "not a Unix socket", NULL);
+}
+
 static char *huge(size_t n)
 {
 	static char *s;
@@ -697,6 +761,10 @@ int main(void)
 		T(lock_fd_missing),
 		T(lock_bad_range),
 		T(lock_access_mode),
+		T(in_flight_only),
+		T(in_flight_missing_file),
+		T(in_flight_too_many),
+		T(in_flight_on_a_file),
 		T(real_dumps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
