@@ -364,8 +364,10 @@ static int dump_itimers(struct dump_ctx *ctx, Capcr__Task *t)
 		long r = dump_syscall(ctx, SYS_getitimer, w,
 				      (long)ctx->scratch, 0, 0, 0, 0);
 		if (r < 0 || dump_peek(ctx, ctx->scratch, &it, sizeof(it)) < 0)
-			return DUMP_FAIL(ctx, "cannot read interval timer %d",
-					 w);
+			return DUMP_FAIL(ctx, "cannot read interval timer %d of "
+					      "process %d: %s",
+					 w, ctx->pid,
+					 strerror(r < 0 ? (int)-r : errno));
 		if (!it.it_value.tv_sec && !it.it_value.tv_usec &&
 		    !it.it_interval.tv_sec && !it.it_interval.tv_usec)
 			continue;

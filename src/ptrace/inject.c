@@ -219,8 +219,26 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		goto fail;
 	for (;;) {
-		if ((r = tracee_wait(tid, &status)) < 0)
+		if ((r = tracee_wait(tid, &status)) < 0) {
+			/* Seized but not seen to stop (the wait itself
+			 * failed): let it go once it stops, rather than leave
+			 * it ours, stopped, until capcr ends. */
+			for (int i = 0; i < 100 && r != -ESRCH; i++) {
+				if (waitpid(tid, &status, __WALL | WNOHANG) ==
+				    tid) {
+					/* a signal on its way goes on to it */
+					int sig = WIFSTOPPED(status) &&
+							  !(status >> 16)
+							  ? WSTOPSIG(status)
+							  : 0;
+					ptrace(PTRACE_DETACH, tid, 0, sig);
+					break;
+				}
+				usleep(1000);
+			}
+			t->seized = 0;
 			return r;
+		}
 		/* A signal that was on its way stops the thread first: keep
 		 * it for the thread (re-inject on the next resume) and wait
 		 * for our interrupt. */
@@ -502,8 +520,34 @@ int tracee_release(struct tracee *t)
 				  &t->sigmask) < 0))
 			r = -errno;
 	}
-	if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0 && !r)
-		r = -errno;
+	if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
+		int e = errno;
+		/* Not stopped yet (a wait for its stop failed): it stops
+		 * soon; let it go then, its own state given back, rather
+		 * than leave it ours until capcr ends. */
+		for (int i = 0; e == ESRCH && i < 200; i++) {
+			int st;
+			pid_t w = waitpid(t->tid, &st, __WALL | WNOHANG);
+			if (w < 0)
+				break;
+			if (w == t->tid && !WIFSTOPPED(st))
+				break; /* it ended */
+			if (w == t->tid) {
+				int sig = !(st >> 16) && WSTOPSIG(st) != SIGTRAP &&
+							  WSTOPSIG(st) !=
+								  (SIGTRAP | 0x80)
+						  ? WSTOPSIG(st)
+						  : 0;
+				put_back(t);
+				if (ptrace(PTRACE_DETACH, t->tid, 0, sig) == 0)
+					e = 0;
+				break;
+			}
+			usleep(1000);
+		}
+		if (e && !r)
+			r = -e;
+	}
 out:
 	t->seized = 0;
 	return r;
