@@ -43,6 +43,28 @@ AREAS=("$@")
 cr_need cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
 	cr_ipc_kinds cr_sysv cr_unix
 
+# ghost_limit: a dump whose deleted files hold more data than
+# --ghost-limit is refused, naming the file and the limit, and the process
+# goes on untouched; under the limit, the same dump works.
+ghost_limit() {
+	local tag=ghost what="cr_fds, --ghost-limit"
+	cr_env "$tag"
+	cr_start "$tag" "${CR_ENV[@]}" "$TPROGS/cr_fds" "$$"
+	cr_ready "$tag" "$what" || return 1
+	cr_dump "$tag" "$PID" -R --ghost-limit 4K
+	check "$what 4K: the dump is refused (status $DRC)" [ "$DRC" -ne 0 ]
+	check "$what 4K: the message names the deleted file and the limit" \
+		grep -q "deleted file .*more than --ghost-limit 4096" \
+		"$T/$tag.dump.err"
+	rm -rf "$T/$tag.img" && mkdir -p "$T/$tag.img"
+	cr_dump "$tag" "$PID" -R --ghost-limit 1M --link-remap
+	check "$what 1M (and --link-remap): the dump works (status $DRC)" \
+		[ "$DRC" -eq 0 ]
+	touch "$T/$tag.go"
+	cr_reap "$SPID"
+	cr_end "$tag" "$what: the process after both dumps"
+}
+
 # ---- capability space: cr_fds under capcr run ----
 # caps_run TAG MODE: MODE plain or cycle.
 caps_run() {
@@ -203,7 +225,10 @@ for area in "${AREAS[@]}"; do
 	signals) cr_area cr_signals ;;
 	timers) cr_area cr_timers ;;
 	attributes) cr_area cr_attrs ;;
-	descriptors) cr_area cr_fds "$$" ;;
+	descriptors)
+		cr_area cr_fds "$$"
+		ghost_limit
+		;;
 	ipc) cr_area cr_ipc_kinds ;;
 	sysv) cr_area cr_sysv ;;
 	unix)

@@ -609,6 +609,26 @@ static void drop_scratch(struct dump_ctx *c)
 	c->scratch_mapped = 0;
 }
 
+/* "4096", "64K", "1M", "2G": bytes.  0, or -1 when it is not a size. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+
+	if (end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 static void usage_dump(FILE *out)
 {
 	fprintf(out,
@@ -645,6 +665,11 @@ static void usage_dump(FILE *out)
 		"                           with SCM_RIGHTS, not yet received)\n"
 		"                           with a warning instead of keeping\n"
 		"                           them (as CRIU's option)\n"
+		"      --ghost-limit SIZE   refuse a deleted file still open\n"
+		"                           with more than SIZE bytes of data\n"
+		"                           (K, M, G; default: no limit)\n"
+		"      --link-remap         accepted, as CRIU's: a deleted\n"
+		"                           file's contents are always saved\n"
 		"      --" IMAGE_UNTRUSTED_OPT "\n"
 		"                           write into DIR even if another\n"
 		"                           user owns it or may write it\n");
@@ -663,6 +688,8 @@ int cmd_dump(int argc, char **argv)
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "no-pre-copy", no_argument, NULL, 'P' },
 		{ "skip-in-flight", no_argument, NULL, 'S' },
+		{ "ghost-limit", required_argument, NULL, 'G' },
+		{ "link-remap", no_argument, NULL, 'L' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -712,6 +739,16 @@ int cmd_dump(int argc, char **argv)
 		case 'P':
 			precopy = 0;
 			break;
+		case 'G':
+			if (parse_size(optarg, &t.ghost_limit) < 0) {
+				capcr_err("--ghost-limit %s: expected a size "
+					  "(bytes, or with K, M or G)",
+					  optarg);
+				return 2;
+			}
+			break;
+		case 'L':
+			break; /* what capcr always does: see usage */
 		case 'S':
 			t.skip_in_flight = 1;
 			break;

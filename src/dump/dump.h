@@ -46,6 +46,8 @@ struct dump_tree {
 	int ext_closed;     /* --external-sockets=closed */
 	int file_locks;     /* --file-locks: file locks saved, not refused */
 	int skip_in_flight; /* --skip-in-flight: descriptors in flight dropped */
+	uint64_t ghost_limit; /* --ghost-limit: most bytes of a deleted file
+			       * kept, 0 for no limit */
 	struct precopy_set *pre; /* -R: memory copied while running */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;

@@ -203,6 +203,7 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		in.cap = &cap;
 	}
 	env.ext_closed = t->ext_closed;
+	env.ghost_limit = t->ghost_limit;
 	env.inflight = inf;
 	inf->proc = x->proc;
 
@@ -273,7 +274,19 @@ static int dump_file(struct dump_tree *t, struct desc *all, size_t n,
 		f->has_owner_signal = 1;
 		f->owner_signal = sig;
 	}
-	if (ops->dump(&env, &in, f) < 0)
+	int r = ops->dump(&env, &in, f);
+	/* Our copy shares the description's position with the process:
+	 * reading the contents (a deleted file's extents by SEEK_DATA, a
+	 * memfd's bytes) moved it, and with -R the process goes on with it.
+	 * The kernel said where it was; it goes back there. */
+	off_t at = lseek(x->copy, 0, SEEK_CUR);
+	if (at >= 0 && x->k->pos >= 0 && at != (off_t)x->k->pos &&
+	    lseek(x->copy, (off_t)x->k->pos, SEEK_SET) < 0 && r == 0)
+		r = DUMP_FAIL(c, "cannot put the position of descriptor %d of "
+				 "process %d back to %lld: %s",
+			      x->k->fd, c->pid, (long long)x->k->pos,
+			      strerror(errno));
+	if (r < 0)
 		return -1;
 	arena_push(&t->arena, (void ***)&t->files->files, &t->files->n_files,
 		   f);

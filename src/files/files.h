@@ -45,6 +45,7 @@ struct file_dump_env {
 	Capcr__Files *files;     /* the tree's: shared memory objects */
 	struct shmem_table *shm;
 	int ext_closed; /* connections outside the image come back closed */
+	uint64_t ghost_limit; /* most bytes of a deleted file's data, or 0 */
 	/* descriptors in flight on Unix socket queues (inflight.c); NULL:
 	 * refused */
 	struct inflight_dump *inflight;

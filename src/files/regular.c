@@ -113,6 +113,18 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 		    !strcmp(path + l - strlen(DELETED), DELETED))
 			path[l - strlen(DELETED)] = 0;
 		f->has_deleted = f->deleted = 1;
+		/* What would be saved: its data, holes left out. */
+		uint64_t data = (uint64_t)in->st.st_blocks * 512;
+		if (data > (uint64_t)in->st.st_size)
+			data = (uint64_t)in->st.st_size;
+		if (env->ghost_limit && data > env->ghost_limit)
+			return FILE_FAIL(env, "descriptor %d of process %d is "
+					      "the deleted file %s, with %llu "
+					      "bytes of data: more than "
+					      "--ghost-limit %llu (raise it)",
+					 in->fd, in->pid, path,
+					 (unsigned long long)data,
+					 (unsigned long long)env->ghost_limit);
 		f->path = arena_strdup(env->arena, path);
 		snprintf(name, sizeof(name), "deleted-%lu.img",
 			 (unsigned long)in->st.st_ino);
