@@ -38,7 +38,7 @@
 AREAS=("$@")
 [ ${#AREAS[@]} -eq 0 ] &&
 	AREAS=(memory registers signals timers attributes descriptors capspace
-		ipc sysv unix repeated repeated-R)
+		ipc sysv unix repeated repeated-R live)
 
 cr_need cr_memory cr_regs cr_signals cr_timers cr_attrs cr_fds cr_counter \
 	cr_ipc_kinds cr_sysv cr_unix
@@ -231,6 +231,18 @@ for area in "${AREAS[@]}"; do
 		;;
 	ipc) cr_area cr_ipc_kinds ;;
 	sysv) cr_area cr_sysv ;;
+	live)
+		# Every area program dumped with -R goes on as if nothing
+		# happened: a dump reads through copies that share state
+		# with the process (positions, queues, peek offsets).
+		for p in cr_memory cr_regs cr_signals cr_timers cr_attrs \
+			cr_ipc_kinds cr_sysv; do
+			cr_live "$p.live" "$p" &&
+				cr_same_output "$p.p" "$p.live" "$p -R"
+		done
+		cr_live cr_fds.live cr_fds "$$" &&
+			cr_same_output cr_fds.p cr_fds.live "cr_fds -R"
+		;;
 	unix)
 		cr_area cr_unix
 		unix_leave cr_unix.r

@@ -112,9 +112,10 @@ int mm_parse_head(const char *line, struct smaps_vma *v)
 }
 
 int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
-	    uint64_t start, uint64_t end, int written,
+	    uint64_t start, uint64_t end, int how,
 	    struct page_region **out, size_t *n)
 {
+	int written = how & MM_SCAN_WRITTEN;
 	struct page_region vec[SCAN_VEC];
 	struct pm_scan_arg a = {
 		.size = sizeof(a),
@@ -123,6 +124,9 @@ int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED |
 			       (written ? PAGE_IS_WRITTEN : 0),
+		.flags = how & MM_SCAN_PROTECT
+				 ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC
+				 : 0,
 	};
 
 	*out = NULL;
@@ -501,7 +505,9 @@ int dump_mm(struct dump_ctx *ctx)
 					break;
 				}
 				int c = mm_scan(ctx, pmfd, vma->kind, vma->start,
-						vma->end, pre != NULL, &runs, &n);
+						vma->end,
+						pre ? MM_SCAN_WRITTEN : 0, &runs,
+						&n);
 				if (!c)
 					c = save_runs(ctx, wr, pre, vma, runs, n);
 				free(runs);

@@ -32,12 +32,16 @@ void mm_parse_vmflags(const char *line, struct smaps_vma *v);
 Capcr__VmaKind mm_vma_kind(const struct smaps_vma *v);
 /*
  * The runs of [start, end) worth saving for an area of this kind, merged
- * where adjacent.  With written, each run's categories tell whether it was
- * written since it was write-protected (PAGE_IS_WRITTEN), and runs that
- * differ in that stay apart.  0, or -1 with ctx->why set.
+ * where adjacent.  With MM_SCAN_WRITTEN, each run's categories tell
+ * whether it was written since it was write-protected (PAGE_IS_WRITTEN),
+ * and runs that differ in that stay apart; with MM_SCAN_PROTECT, the runs
+ * found are write-protected (userfaultfd async mode) by the same call, and
+ * nothing else is.  0, or -1 with ctx->why set.
  */
+#define MM_SCAN_WRITTEN 1
+#define MM_SCAN_PROTECT 2
 int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
-	    uint64_t start, uint64_t end, int written,
+	    uint64_t start, uint64_t end, int how,
 	    struct page_region **out, size_t *n);
 /* Copy [start, end) of the target into wr: 0, -1 with ctx->why set, or
  * -2 when the writer failed (image_writer_finish says why).  readable:

@@ -7,12 +7,15 @@
  *    its leader, stopped for that alone; capcr takes a copy of the
  *    descriptor (pidfd_getfd) and the process closes its own, so nothing of
  *    it stays in its table.  From capcr, every private area is registered
- *    for write protection in async mode (UFFD_FEATURE_WP_ASYNC, Linux 6.7)
- *    and write-protected.  In that mode no fault ever reaches anyone: the
- *    kernel lifts a page's protection at its first write and goes on, and
- *    PAGEMAP_SCAN reports the page as written.
- * 2. Copy.  While the process runs, the pages the final dump would save go
- *    into its pages file, as they are at that moment.
+ *    for write protection in async mode (UFFD_FEATURE_WP_ASYNC, Linux 6.7).
+ *    In that mode no fault ever reaches anyone: the kernel lifts a page's
+ *    protection at its first write and goes on, and PAGEMAP_SCAN reports
+ *    the page as written.
+ * 2. Copy.  While the process runs, the pages the final dump would save
+ *    are write-protected and found by one PAGEMAP_SCAN
+ *    (PM_SCAN_WP_MATCHING), then go into its pages file, as they are at
+ *    that moment.  An empty entry is left empty: a page made there later
+ *    starts unprotected, so it reads as written.
  * 3. The final dump (frozen, mm.c) scans with PAGE_IS_WRITTEN: a page not
  *    written since step 1 is as it was copied in step 2, so its run points
  *    at that copy; everything else (written, new, or not copied) is copied
@@ -185,15 +188,16 @@ static int copy_area(struct precopy *p, struct dump_ctx *c, int pmfd,
 		.range = { v->start, v->end - v->start },
 		.mode = UFFDIO_REGISTER_MODE_WP,
 	};
-	struct uffdio_writeprotect wp = {
-		.range = { v->start, v->end - v->start },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
 	/* Not trackable (or gone meanwhile): the final dump copies it. */
-	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0 ||
-	    ioctl(p->uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0)
 		return 0;
-	if (mm_scan(c, pmfd, kind, v->start, v->end, 0, &runs, &n) < 0)
+	/* Only the pages to copy are write-protected, by the scan that
+	 * finds them: UFFDIO_WRITEPROTECT of the whole area would put a
+	 * marker in every empty entry (async mode implies "unpopulated"),
+	 * which a scan reports as swapped and a read fills with the zero
+	 * page, and which costs page tables for all of a sparse area. */
+	if (mm_scan(c, pmfd, kind, v->start, v->end, MM_SCAN_PROTECT, &runs,
+		    &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t at = image_writer_queued(p->wr);
