@@ -37,17 +37,18 @@ open(out, "wb").write(blob)
 PY
 }
 
-# PROG [capcr run]: start it, wait for "ready pid=N", dump N.
+# PROG plain|run: start it (with ARGS, under capcr run for run), wait for
+# "ready pid=N", dump N (with DOPTS).
 dump() {
 	local name=$1 mode=$2 p line
 	mkdir -p "$tmp/$name.d" "$tmp/$name.img"
 	if [ "$mode" = run ]; then
 		env CR_GO="$tmp/$name.go" CR_DIR="$tmp/$name.d" \
-			"$build/bin/capcr" run "$build/tests/$name" \
+			"$build/bin/capcr" run "$build/tests/$name" ${ARGS:-} \
 			>"$tmp/$name.out" 2>&1 </dev/null &
 	else
 		env CR_GO="$tmp/$name.go" CR_DIR="$tmp/$name.d" \
-			"$build/tests/$name" >"$tmp/$name.out" 2>&1 </dev/null &
+			"$build/tests/$name" ${ARGS:-} >"$tmp/$name.out" 2>&1 </dev/null &
 	fi
 	pids+=($!)
 	for _ in $(seq 200); do
@@ -58,7 +59,7 @@ dump() {
 	p=$(sed -n 's/^ready pid=\([0-9]*\).*/\1/p' <<<"$line")
 	[ -n "$p" ] || { echo "$name: not ready" >&2; return 0; }
 	pids+=("$p")
-	if "$build/bin/capcr" dump -t "$p" -D "$tmp/$name.img" \
+	if "$build/bin/capcr" dump -t "$p" -D "$tmp/$name.img" ${DOPTS:-} \
 		>"$tmp/$name.dump" 2>&1; then
 		pack "$tmp/$name.img" "$out/image/$name-$mode"
 		echo "$name ($mode): $(stat -c %s "$out/image/$name-$mode") bytes"
@@ -67,12 +68,14 @@ dump() {
 	fi
 }
 
-for prog in cr_fds cr_memory cr_signals cr_timers cr_unix cr_sysv \
-	cr_ipc_kinds crr_zombie; do
+for prog in cr_memory cr_signals cr_timers cr_unix cr_sysv cr_ipc_kinds \
+	cr_attrs cr_tcp cr_sockopts cr_pty cr_inflight; do
 	dump "$prog" plain
 done
+ARGS=$$ dump cr_fds plain
+DOPTS=--file-locks dump cr_locks plain
 dump cr_badges run
-dump cr_fds run
+ARGS=$$ dump cr_fds run
 
 # A region with four well-formed entries: flags 4 (badge pointers are
 # offsets in the entries), count byte 4, header, array, entries.
