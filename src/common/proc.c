@@ -3,6 +3,7 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <unistd.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -77,4 +78,11 @@ int proc_read_small(const char *path, char *buf, size_t len)
 		return errno = e, -1;
 	buf[n] = 0;
 	return (int)n;
+}
+
+int proc_status_hex(const char *status, const char *key, uint64_t *v)
+{
+	const char *p = strstr(status, key);
+
+	return p && sscanf(p + strlen(key), "%" SCNx64, v) == 1 ? 0 : -1;
 }

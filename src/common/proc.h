@@ -4,6 +4,7 @@
 #define CAPCR_PROC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The state letter of pid (R, S, D, T, t, Z, X...) from /proc/PID/stat,
@@ -17,6 +18,9 @@ char proc_state(pid_t pid, int *exit_code);
  * bytes): its length, or -1 with errno. */
 int proc_read_small(const char *path, char *buf, size_t len);
 
+/* The hexadecimal number after key ("\nSigCgt:") in a /proc/PID/status
+ * text: 0, or -1 when it is not there. */
+int proc_status_hex(const char *status, const char *key, uint64_t *v);
 /* Exited, whether or not it was reaped yet. */
 static inline int proc_gone(char state)
 {

@@ -313,15 +313,12 @@ static int dump_thread_inside(struct dump_ctx *ctx, struct tracee *tr,
 static uint64_t not_default(pid_t pid)
 {
 	char path[64], st[4096];
-	uint64_t cgt = 0, ign = 0;
-	const char *p;
+	uint64_t cgt, ign;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if (proc_read_small(path, st, sizeof(st)) < 0 ||
-	    !(p = strstr(st, "\nSigCgt:")) ||
-	    sscanf(p + 8, "%" SCNx64, &cgt) != 1 ||
-	    !(p = strstr(st, "\nSigIgn:")) ||
-	    sscanf(p + 8, "%" SCNx64, &ign) != 1)
+	    proc_status_hex(st, "\nSigCgt:", &cgt) < 0 ||
+	    proc_status_hex(st, "\nSigIgn:", &ign) < 0)
 		return ~0ULL;
 	return cgt | ign | 1ULL << (SIGCHLD - 1);
 }

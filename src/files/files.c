@@ -219,3 +219,19 @@ int files_fdinfo_u64(pid_t pid, int fd, const char *key, int base,
 	fclose(f);
 	return r;
 }
+
+int files_read_full(int fd, void *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t k = read(fd, (char *)buf + got, n - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			if (!k)
+				errno = EIO;
+			return -1;
+		}
+		got += (size_t)k;
+	}
+	return 0;
+}

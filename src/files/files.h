@@ -159,6 +159,9 @@ int extents_save(struct image *img, struct arena *a, int fd, uint64_t size,
 int extents_load(struct image *img, const char *name,
 		 Capcr__PageRun *const *runs, size_t nruns, uint64_t size,
 		 int dst, char *why, size_t wl);
+/* Exactly n bytes of fd into buf (EINTR retried): 0, or -1 with errno
+ * (EIO at an early end). */
+int files_read_full(int fd, void *buf, size_t n);
 /* Is the other end of the pipe whose end copy is (open with flags) still
  * open anywhere? */
 int files_pipe_other_end_open(int copy, int flags);

@@ -60,6 +60,34 @@ static int push_obj(struct inflight_dump *d, const struct stat *st, int acc)
 	return 1;
 }
 
+/* The descriptors a received message carries (SCM_RIGHTS) into fds, max
+ * at most; the rest, and pidfds (SCM_PIDFD), closed, and the SCM_RIGHTS
+ * ones that did not fit counted in *over.  Their number. */
+static size_t take_rights(struct msghdr *m, int *fds, size_t max,
+			  size_t *over)
+{
+	size_t n = 0;
+
+	*over = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm;
+	     cm = CMSG_NXTHDR(m, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    (cm->cmsg_type != SCM_RIGHTS && cm->cmsg_type != SCM_PIDFD_))
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *p = (int *)CMSG_DATA(cm);
+		for (size_t i = 0; i < k; i++) {
+			if (cm->cmsg_type == SCM_RIGHTS && n < max) {
+				fds[n++] = p[i];
+				continue;
+			}
+			*over += cm->cmsg_type == SCM_RIGHTS;
+			close(p[i]);
+		}
+	}
+	return n;
+}
+
 /* A zero-length message met by the scan, with what it carries (kept:
  * closed only by inflight_dump_free or handed on by inflight_zero_at).
  * 1, or -1 with why (its descriptors closed). */
@@ -68,21 +96,8 @@ static int push_zero(struct inflight_dump *d, ino_t ino, uint64_t index,
 		     struct msghdr *m, char *why, size_t wl)
 {
 	int fds[SCM_MAX_FD];
-	size_t n = 0;
+	size_t over, n = take_rights(m, fds, SCM_MAX_FD, &over);
 
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm;
-	     cm = CMSG_NXTHDR(m, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET ||
-		    (cm->cmsg_type != SCM_RIGHTS && cm->cmsg_type != SCM_PIDFD_))
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *p = (int *)CMSG_DATA(cm);
-		for (size_t i = 0; i < k; i++)
-			if (cm->cmsg_type == SCM_RIGHTS && n < SCM_MAX_FD)
-				fds[n++] = p[i];
-			else
-				close(p[i]);
-	}
 	struct inflight_zero z = { .sock = ino, .index = index,
 				   .fromlen = fl <= sizeof(*from) ? fl : 0 };
 	memcpy(&z.from, from, z.fromlen);
@@ -275,25 +290,8 @@ int inflight_note(struct file_dump_env *env, struct msghdr *m,
 {
 	struct inflight_dump *d = env->inflight;
 	int fds[SCM_MAX_FD * 2];
-	size_t n = 0, over = 0;
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm;
-	     cm = CMSG_NXTHDR(m, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET ||
-		    (cm->cmsg_type != SCM_RIGHTS && cm->cmsg_type != SCM_PIDFD_))
-			continue;
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		int *p = (int *)CMSG_DATA(cm);
-		for (size_t i = 0; i < k; i++) {
-			if (cm->cmsg_type == SCM_RIGHTS &&
-			    n < sizeof(fds) / sizeof(fds[0]))
-				fds[n++] = p[i];
-			else {
-				over += cm->cmsg_type == SCM_RIGHTS;
-				close(p[i]);
-			}
-		}
-	}
+	size_t over, n = take_rights(m, fds, sizeof(fds) / sizeof(fds[0]),
+				     &over);
 	int r = 0;
 	if ((m->msg_flags & MSG_CTRUNC) || over || n > SCM_MAX_FD)
 		r = FILE_FAIL(env,

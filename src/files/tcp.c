@@ -869,23 +869,6 @@ static int repair_send(int fd, int q, const char *buf, size_t len)
 	return 0;
 }
 
-static int read_all(int fd, char *buf, size_t n)
-{
-	while (n) {
-		ssize_t k = read(fd, buf, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			if (!k)
-				errno = EIO;
-			return -1;
-		}
-		buf += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
 static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	const Capcr__Tcp *tc = f->tcp;
@@ -933,7 +916,7 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 						 ? image_error()
 						 : "no queue file");
 		q = malloc(total);
-		if (!q || read_all(src, q, total) < 0) {
+		if (!q || files_read_full(src, q, total) < 0) {
 			e = errno;
 			close(src);
 			free(q);

@@ -54,13 +54,6 @@
 #include "sockopts.h"
 #include "unix_sock.h"
 
-/* One datagram in the queue file; the sender's address (namelen bytes)
- * and the data (len bytes) follow (as unix_sock.c's). */
-struct qrec {
-	uint32_t len;
-	uint32_t namelen;
-};
-
 /* The largest UDP payload (IPv6 without jumbograms). */
 #define UDP_MAX 65535u
 
@@ -131,11 +124,8 @@ static int save_queue(struct file_dump_env *env, const struct file_dump_in *in,
 			}
 			opened = 1;
 		}
-		struct qrec h = { (uint32_t)n, m.msg_namelen };
-		if (h.namelen > sizeof(from))
-			h.namelen = 0;
-		if (image_data_write(&qd, &h, sizeof(h)) < 0 ||
-		    image_data_write(&qd, &from, h.namelen) < 0 ||
+		if (qrec_put_head(&qd, (uint32_t)n, &from, m.msg_namelen,
+				  sizeof(from)) < 0 ||
 		    image_data_write(&qd, buf, (size_t)n) < 0) {
 			r = FILE_FAIL(env, "cannot write %s", name);
 			break;
@@ -200,19 +190,6 @@ struct filler {
 	struct sockaddr_storage to; /* where its datagrams go */
 	unsigned told;        /* non-root senders said as info once */
 };
-
-static int read_full(int fd, void *buf, size_t n)
-{
-	for (size_t got = 0; got < n;) {
-		ssize_t k = read(fd, (char *)buf + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		got += (size_t)k;
-	}
-	return 0;
-}
 
 static uint32_t sum16(const void *p, size_t n, uint32_t s)
 {
@@ -432,7 +409,6 @@ static int arrived(int fd, unsigned before)
 
 static int fill(struct file_restore_env *env, const Capcr__File *f, int fd)
 {
-	static char data[UDP_MAX + 1];
 	struct filler F = { .f = f, .owner = env->img->owner_uid,
 			    .group = env->img->owner_gid, .raw4 = -1,
 			    .raw6 = -1, .dst = fd };
@@ -455,17 +431,12 @@ static int fill(struct file_restore_env *env, const Capcr__File *f, int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
 	for (;;) {
 		struct qrec h;
-		ssize_t got = read(src, &h, sizeof(h));
+		char *data;
+		int got = qrec_next(src, &h, &from, sizeof(from), UDP_MAX,
+				    &data);
 		if (got == 0)
 			break;
-		if (got != sizeof(h) || h.namelen > sizeof(from) ||
-		    h.len > UDP_MAX) {
-			r = FILE_FAIL(env, "%s is damaged", f->socket_queue_file);
-			break;
-		}
-		memset(&from, 0, sizeof(from));
-		if (read_full(src, &from, h.namelen) < 0 ||
-		    read_full(src, data, h.len) < 0) {
+		if (got < 0) {
 			r = FILE_FAIL(env, "%s is damaged", f->socket_queue_file);
 			break;
 		}
@@ -485,6 +456,7 @@ static int fill(struct file_restore_env *env, const Capcr__File *f, int fd)
 					 : "it did not arrive; dropped");
 			lost++;
 		}
+		free(data);
 	}
 	close(src);
 	if (F.raw4 >= 0)

@@ -86,12 +86,6 @@ enum {
 /* File.socket_accepted */
 enum { ROLE_NONE = 0, ROLE_ACCEPTED = 1, ROLE_CONNECTED = 2 };
 
-/* One record of a datagram or seqpacket queue in the image file; the
- * sender's address (namelen bytes) and the data (len bytes) follow. */
-struct qrec {
-	uint32_t len;
-	uint32_t namelen;
-};
 
 #define QBUF (1u << 20)
 
@@ -453,11 +447,8 @@ static int save_queue(struct dctx *c, int type, int have_diag)
 		}
 		size_t got = (size_t)n < QBUF ? (size_t)n : QBUF;
 		if (!stream) {
-			struct qrec h = { (uint32_t)n, m.msg_namelen };
-			if (h.namelen > sizeof(from))
-				h.namelen = 0;
-			if (image_data_write(&qd, &h, sizeof(h)) < 0 ||
-			    image_data_write(&qd, &from, h.namelen) < 0) {
+			if (qrec_put_head(&qd, (uint32_t)n, &from,
+					  m.msg_namelen, sizeof(from)) < 0) {
 				r = FILE_FAIL(c->env, "cannot write %s", name);
 				break;
 			}
@@ -992,18 +983,6 @@ static void put_sndbuf(int fd, int old)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
 }
 
-static int read_full(int fd, void *buf, size_t n)
-{
-	for (size_t got = 0; got < n;) {
-		ssize_t k = read(fd, (char *)buf + got, n - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		got += (size_t)k;
-	}
-	return 0;
-}
 
 static int send_whole(int fd, const void *buf, size_t n, int stream,
 		      const void *to, size_t tl)
@@ -1026,19 +1005,31 @@ static int send_whole(int fd, const void *buf, size_t n, int stream,
 	}
 }
 
-/* The next record of a message queue file: 1, 0 at its end, -1. */
-static int next_rec(int src, struct qrec *h, struct sockaddr_un *from,
-		    char **data)
+int qrec_put_head(struct image_data *d, uint32_t len, const void *from,
+		  socklen_t namelen, size_t from_max)
+{
+	struct qrec h = { len, namelen <= from_max ? namelen : 0 };
+
+	if (image_data_write(d, &h, sizeof(h)) < 0 ||
+	    image_data_write(d, from, h.namelen) < 0)
+		return -1;
+	return 0;
+}
+
+int qrec_next(int src, struct qrec *h, void *from, size_t from_max,
+	      uint32_t len_max, char **data)
 {
 	ssize_t k = read(src, h, sizeof(*h));
 
+	*data = NULL;
 	if (k == 0)
 		return 0;
-	if (k != sizeof(*h) || h->namelen > sizeof(*from) ||
-	    read_full(src, from, h->namelen) < 0)
+	memset(from, 0, from_max);
+	if (k != sizeof(*h) || h->namelen > from_max || h->len > len_max ||
+	    files_read_full(src, from, h->namelen) < 0)
 		return -1;
-	*data = malloc(h->len + 1);
-	if (!*data || read_full(src, *data, h->len) < 0) {
+	*data = malloc((size_t)h->len + 1);
+	if (!*data || files_read_full(src, *data, h->len) < 0) {
 		free(*data);
 		*data = NULL;
 		return -1;
@@ -1096,7 +1087,7 @@ static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 				break;
 			}
 			if (copy_stream(src, w, e->offset - pos) < 0 ||
-			    read_full(src, buf, e->len) < 0) {
+			    files_read_full(src, buf, e->len) < 0) {
 				r = -1;
 				break;
 			}
@@ -1117,7 +1108,7 @@ static int fill_from_peer(struct file_restore_env *env, const Capcr__File *f,
 		char *data = NULL;
 		int k;
 		for (uint64_t i = 0;
-		     !r && (k = next_rec(src, &h, &from, &data)) != 0; i++) {
+		     !r && (k = qrec_next(src, &h, &from, sizeof(from), UINT32_MAX, &data)) != 0; i++) {
 			const Capcr__InFlight *e = inflight_at(f, i);
 			if (k < 0 ||
 			    (e ? inflight_send(env, w, data, h.len, e, NULL,
@@ -1186,7 +1177,7 @@ static int fill_by_name(struct file_restore_env *env, const Capcr__File *f)
 	src = image_open_data(env->img, f->socket_queue_file);
 	if (src < 0)
 		return FILE_FAIL(env, "%s", image_error());
-	while (!r && (k = next_rec(src, &h, &from, &data)) != 0) {
+	while (!r && (k = qrec_next(src, &h, &from, sizeof(from), UINT32_MAX, &data)) != 0) {
 		if (k < 0) {
 			r = FILE_FAIL(env, "%s is damaged", f->socket_queue_file);
 			break;

@@ -44,13 +44,6 @@ static int status_ids(const char *status, const char *key, uint32_t v[4])
 		       : -1;
 }
 
-static int status_hex(const char *status, const char *key, uint64_t *v)
-{
-	const char *p = strstr(status, key);
-
-	return p && sscanf(p + strlen(key), "%" SCNx64, v) == 1 ? 0 : -1;
-}
-
 int creds_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status)
 {
 	Capcr__Creds *c = ARENA_NEW(ctx->arena, Capcr__Creds);
@@ -60,11 +53,11 @@ int creds_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status)
 	capcr__creds__init(c);
 	if (status_ids(status, "\nUid:", u) < 0 ||
 	    status_ids(status, "\nGid:", g) < 0 ||
-	    status_hex(status, "\nCapInh:", &c->cap_inh) < 0 ||
-	    status_hex(status, "\nCapPrm:", &c->cap_prm) < 0 ||
-	    status_hex(status, "\nCapEff:", &c->cap_eff) < 0 ||
-	    status_hex(status, "\nCapBnd:", &c->cap_bnd) < 0 ||
-	    status_hex(status, "\nCapAmb:", &c->cap_amb) < 0)
+	    proc_status_hex(status, "\nCapInh:", &c->cap_inh) < 0 ||
+	    proc_status_hex(status, "\nCapPrm:", &c->cap_prm) < 0 ||
+	    proc_status_hex(status, "\nCapEff:", &c->cap_eff) < 0 ||
+	    proc_status_hex(status, "\nCapBnd:", &c->cap_bnd) < 0 ||
+	    proc_status_hex(status, "\nCapAmb:", &c->cap_amb) < 0)
 		return DUMP_FAIL(ctx, "cannot read the credentials of process "
 				      "%d from /proc/%d/status",
 				 ctx->pid, ctx->pid);
@@ -89,7 +82,7 @@ int creds_dump(struct dump_ctx *ctx, Capcr__Task *t, const char *status)
 			gr = end;
 		}
 	}
-	if (status_hex(status, "\nNoNewPrivs:", &nnp) == 0)
+	if (proc_status_hex(status, "\nNoNewPrivs:", &nnp) == 0)
 		c->no_new_privs = nnp != 0;
 	long r = dump_syscall(ctx, SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
 	if (r < 0)
@@ -191,13 +184,13 @@ static int creds_as_now(pid_t pid, pid_t tid, const Capcr__Creds *c,
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", pid, tid);
 	if (proc_read_small(path, st, sizeof(st)) < 0 ||
 	    status_ids(st, "\nUid:", u) < 0 || status_ids(st, "\nGid:", g) < 0 ||
-	    status_hex(st, "\nCapInh:", &inh) < 0 ||
-	    status_hex(st, "\nCapPrm:", &prm) < 0 ||
-	    status_hex(st, "\nCapEff:", &eff) < 0 ||
-	    status_hex(st, "\nCapBnd:", bnd) < 0 ||
-	    status_hex(st, "\nCapAmb:", &amb) < 0)
+	    proc_status_hex(st, "\nCapInh:", &inh) < 0 ||
+	    proc_status_hex(st, "\nCapPrm:", &prm) < 0 ||
+	    proc_status_hex(st, "\nCapEff:", &eff) < 0 ||
+	    proc_status_hex(st, "\nCapBnd:", bnd) < 0 ||
+	    proc_status_hex(st, "\nCapAmb:", &amb) < 0)
 		return 0;
-	status_hex(st, "\nNoNewPrivs:", &nnp);
+	proc_status_hex(st, "\nNoNewPrivs:", &nnp);
 	if (u[0] != c->uid || u[1] != c->euid || u[2] != c->suid ||
 	    u[3] != c->fsuid || g[0] != c->gid || g[1] != c->egid ||
 	    g[2] != c->sgid || g[3] != c->fsgid || inh != c->cap_inh ||

@@ -204,6 +204,40 @@ static void resumed_wait(struct tracee *t)
 		t->regs.orig_rax = r.orig_rax;
 }
 
+/*
+ * A thread of ours that is not stopped yet, because a wait for its stop
+ * failed: it stops soon.  Let it go then (within 200 ms), rather than
+ * leave it ours and stopped until capcr ends: with the signal it stopped
+ * for, if that was one on its way to it (after a call of ours a trap is
+ * ours, not its), and after a call of ours with its own registers and mask
+ * back.  0 once let go or ended, else -errno.
+ */
+static int put_back(struct tracee *t);
+
+static int let_go_once_stopped(struct tracee *t, int after_call)
+{
+	for (int i = 0; i < 200; i++) {
+		int st;
+		pid_t w = waitpid(t->tid, &st, __WALL | WNOHANG);
+		if (w < 0)
+			return -errno;
+		if (w == t->tid && !WIFSTOPPED(st))
+			return 0; /* it ended */
+		if (w == t->tid) {
+			int sig = st >> 16 ? 0 : WSTOPSIG(st);
+			if (after_call &&
+			    (sig == SIGTRAP || sig == (SIGTRAP | 0x80)))
+				sig = 0;
+			if (after_call)
+				put_back(t);
+			return ptrace(PTRACE_DETACH, t->tid, 0, sig) < 0 ? -errno
+									 : 0;
+		}
+		usleep(1000);
+	}
+	return -ESRCH;
+}
+
 int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 {
 	int status, r;
@@ -221,21 +255,9 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 	for (;;) {
 		if ((r = tracee_wait(tid, &status)) < 0) {
 			/* Seized but not seen to stop (the wait itself
-			 * failed): let it go once it stops, rather than leave
-			 * it ours, stopped, until capcr ends. */
-			for (int i = 0; i < 100 && r != -ESRCH; i++) {
-				if (waitpid(tid, &status, __WALL | WNOHANG) ==
-				    tid) {
-					/* a signal on its way goes on to it */
-					int sig = WIFSTOPPED(status) &&
-							  !(status >> 16)
-							  ? WSTOPSIG(status)
-							  : 0;
-					ptrace(PTRACE_DETACH, tid, 0, sig);
-					break;
-				}
-				usleep(1000);
-			}
+			 * failed). */
+			if (r != -ESRCH)
+				let_go_once_stopped(t, 0);
 			t->seized = 0;
 			return r;
 		}
@@ -521,32 +543,10 @@ int tracee_release(struct tracee *t)
 			r = -errno;
 	}
 	if (ptrace(PTRACE_DETACH, t->tid, 0, 0) < 0) {
-		int e = errno;
-		/* Not stopped yet (a wait for its stop failed): it stops
-		 * soon; let it go then, its own state given back, rather
-		 * than leave it ours until capcr ends. */
-		for (int i = 0; e == ESRCH && i < 200; i++) {
-			int st;
-			pid_t w = waitpid(t->tid, &st, __WALL | WNOHANG);
-			if (w < 0)
-				break;
-			if (w == t->tid && !WIFSTOPPED(st))
-				break; /* it ended */
-			if (w == t->tid) {
-				int sig = !(st >> 16) && WSTOPSIG(st) != SIGTRAP &&
-							  WSTOPSIG(st) !=
-								  (SIGTRAP | 0x80)
-						  ? WSTOPSIG(st)
-						  : 0;
-				put_back(t);
-				if (ptrace(PTRACE_DETACH, t->tid, 0, sig) == 0)
-					e = 0;
-				break;
-			}
-			usleep(1000);
-		}
+		/* Not stopped yet (a wait for its stop failed). */
+		int e = errno == ESRCH ? let_go_once_stopped(t, 1) : -errno;
 		if (e && !r)
-			r = -e;
+			r = e;
 	}
 out:
 	t->seized = 0;

@@ -10,7 +10,6 @@
  * to the status pipe.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -95,16 +94,6 @@ static void make_children(struct restore_tree *t, const struct restore_ctx *me)
 	}
 }
 
-static int own_service(const struct restore_ctx *me, int fd)
-{
-	if (fd == me->tree->status_wr)
-		return 1;
-	for (unsigned i = 0; i < me->svc.nkeep; i++)
-		if (me->svc.keep[i] == fd)
-			return 1;
-	return 0;
-}
-
 static int by_int(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
@@ -112,8 +101,8 @@ static int by_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Close every descriptor but the image's and this process's own services.
- * 0, or -1 (close_range missing, no memory) with nothing closed yet. */
+/* Close every descriptor but the image's and this process's own services
+ * (close_range, Linux 5.9).  0, or -1 with errno. */
 static int close_unwanted(const struct restore_tree *t,
 			  const struct restore_ctx *me)
 {
@@ -128,22 +117,20 @@ static int close_unwanted(const struct restore_tree *t,
 		keep[n++] = me->svc.keep[i];
 	keep[n++] = t->status_wr;
 	qsort(keep, n, sizeof(*keep), by_int);
-	/* a harmless probe: is close_range there at all? */
-	if (syscall(SYS_close_range, ~0U, ~0U, 0) < 0 && errno == ENOSYS) {
-		free(keep);
-		return -1;
-	}
 	unsigned from = 0;
-	for (size_t i = 0; i < n; i++) {
+	int r = 0;
+	for (size_t i = 0; i < n && !r; i++) {
 		if (keep[i] < 0 || (unsigned)keep[i] < from)
 			continue;
 		if ((unsigned)keep[i] > from)
-			syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+			r = (int)syscall(SYS_close_range, from,
+					 (unsigned)keep[i] - 1, 0);
 		from = (unsigned)keep[i] + 1;
 	}
-	syscall(SYS_close_range, from, ~0U, 0);
+	if (!r)
+		r = (int)syscall(SYS_close_range, from, ~0U, 0);
 	free(keep);
-	return 0;
+	return r;
 }
 
 static void place_descriptors(struct restore_tree *t, struct restore_ctx *me)
@@ -164,23 +151,9 @@ static void place_descriptors(struct restore_tree *t, struct restore_ctx *me)
 	 * processes), so by close_range over the gaps between the numbers
 	 * kept, not by listing /proc/self/fd (which made a /proc inode for
 	 * each, half the time of making a 50-process tree). */
-	if (close_unwanted(t, me) == 0)
-		return;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		DIE(t, "cannot list /proc/self/fd: %s", strerror(errno));
-	int self = dirfd(d);
-	for (struct dirent *e; (e = readdir(d));) {
-		int fd = atoi(e->d_name);
-		if (e->d_name[0] == '.' || fd == self || own_service(me, fd))
-			continue;
-		int wanted = 0;
-		for (size_t i = 0; i < me->fdt->n_fds; i++)
-			wanted |= me->fdt->fds[i]->fd == fd;
-		if (!wanted)
-			close(fd);
-	}
-	closedir(d);
+	if (close_unwanted(t, me) < 0)
+		DIE(t, "cannot close the descriptors of capcr restore: %s",
+		    strerror(errno));
 }
 
 /* Who gets the description's SIGIO/SIGURG, and as which signal.  Every

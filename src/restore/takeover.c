@@ -727,12 +727,11 @@ int restore_takeover(struct restore_ctx *ctx)
 	/* Every descriptor of capcr's it holds (service descriptors, the
 	 * status pipe) is at fd_base or above, and none of the image's: one
 	 * call closes them all. */
-	if (sys(ctx, SYS_close_range, ctx->tree->fd_base, ~0U, 0, 0, 0, 0) <
-	    0) {
-		for (unsigned i = 0; i < ctx->svc.nkeep; i++)
-			sys(ctx, SYS_close, ctx->svc.keep[i], 0, 0, 0, 0, 0);
-		sys(ctx, SYS_close, ctx->tree->status_wr, 0, 0, 0, 0, 0);
-	}
+	if ((r = sys(ctx, SYS_close_range, ctx->tree->fd_base, ~0U, 0, 0, 0,
+		     0)) < 0)
+		return restore_fail(ctx, "cannot close capcr's descriptors in "
+					 "it (close_range, Linux 5.9): %s",
+				    strerror((int)-r));
 	/* File locks after the last close: closing a service descriptor of
 	 * a file (one the process maps) would drop its POSIX locks on it. */
 	if (ctx->fdt->n_locks) {
