@@ -207,18 +207,50 @@ static int check_target(pid_t pid, char *why, size_t wl)
 	return 0;
 }
 
-/* Append to why the size of the file system holding dir and its free
- * space, for the message of a dump that met a full disk. */
-static void space_note(int dirfd, const char *dir, char *why, size_t wl)
+/* The memory a process's image holds, about: its anonymous pages (private
+ * ones it wrote, file-backed or not) and the shared ones it maps, in KiB,
+ * from /proc/PID/smaps_rollup; 0 when that cannot be read. */
+static unsigned long long image_kib_of(pid_t pid)
+{
+	char path[64], text[4096];
+	unsigned long long sum = 0, v;
+	static const char *const keys[] = { "\nAnonymous:", "\nShmem:" };
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (proc_read_small(path, text, sizeof(text)) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *p = strstr(text, keys[i]);
+
+		if (p && sscanf(p + strlen(keys[i]), "%llu", &v) == 1)
+			sum += v;
+	}
+	return sum;
+}
+
+/* Append to why what the dump needed and what it found, for the message
+ * of a dump that met a full disk (which already says how much was
+ * written): the memory the tree's image holds, the bulk of what it
+ * would have written, and the size and free space of the file system
+ * holding dir. */
+static void space_note(const struct dump_tree *t, const char *dir, char *why,
+		       size_t wl)
 {
 	struct statvfs sv;
+	unsigned long long mem = 0;
 	size_t l = strlen(why);
 
-	if (dirfd < 0 || fstatvfs(dirfd, &sv) < 0 || l >= wl)
+	if (t->img.dirfd < 0 || fstatvfs(t->img.dirfd, &sv) < 0 || l >= wl)
+		return;
+	for (size_t i = 0; i < t->nprocs; i++)
+		mem += image_kib_of(t->procs[i].pid);
+	l += snprintf(why + l, wl - l,
+		      " (the tree's memory alone needs about %llu KiB", mem);
+	if (l >= wl)
 		return;
 	snprintf(why + l, wl - l,
-		 " (the file system of %s: %llu KiB in all, %llu KiB free "
-		 "for capcr when the dump stopped)",
+		 "; the file system of %s: %llu KiB in all, %llu KiB free "
+		 "for capcr once the partial image was removed)",
 		 dir, (unsigned long long)sv.f_blocks * sv.f_frsize / 1024,
 		 (unsigned long long)sv.f_bavail * sv.f_frsize / 1024);
 }
@@ -896,11 +928,11 @@ fail:
 		drop_scratch(&t.procs[i]);
 		release_all(&t.procs[i]);
 	}
-	/* A full disk: how big the image's file system is and what it had
-	 * left, measured before the partial image goes. */
-	if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT)))
-		space_note(t.img.dirfd, dir, why, sizeof(why));
 	remove_partial(&t.img);
+	/* A full disk: what the dump needs, how big the image's file
+	 * system is and what it has free without the partial image. */
+	if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT)))
+		space_note(&t, dir, why, sizeof(why));
 	/* Say what became of them: a process that died meanwhile is what
 	 * made the dump fail, and goes on nowhere. */
 	size_t gone = 0;
