@@ -35,6 +35,9 @@
 #  9. A process whose working directory was removed comes back in a
 #     removed directory of the same name (or beside it, when the name is
 #     taken again), and nothing is left on disk.
+# 10. 20 processes under capcr run --capinfo=ipc, each with its PD
+#     session: all 20 come back and are served (capcr restore once held
+#     16 sessions at most).
 . "$(dirname "$0")/lib_cr2.sh"
 . "$(dirname "$0")/lib_tree.sh"
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
@@ -507,5 +510,34 @@ for taken in 0 1; do
 	fi
 	kill -KILL "$GP" 2>/dev/null
 done
+
+# ---------------------------------------------------------------------------
+echo "# 10. 20 processes, each with its ipc PD session (the restore once held 16)"
+tree_start pd "$CAPCR" run --capinfo=ipc -- env CR_GO="$T/pd.go" \
+	"$TPROGS/crt_many" -i -t 1 -P 20
+if tree_root pd; then
+	P=$ROOT
+	tree_track "$P"
+	tree_dump pd "$P"
+	check "20 PD sessions: dump exits 0" rc_is 0
+	check "  ... the image holds 20 PD sessions" \
+		test "$("$CAPCR" show -D "$T/pd.img" 2>&1 | grep -ci 'pd session')" -eq 20
+	tree_wait_holder 20
+	if tree_restore pd.rst "$T/pd.img"; then
+		ok "20 PD sessions: restore succeeds"
+		tree_track "$RPID"
+		check "  ... every process's capability space comes back" \
+			test "$(grep -c 'capability space:' "$T/pd.rst.log")" -eq 20
+		check "  ... all 20 processes run" \
+			test "$(tree_pids "$RPID" | wc -l)" -eq 20
+		for p in $(tree_pids "$RPID"); do kill -KILL "$p" 2>/dev/null; done
+		tree_wait_holder 20
+	else
+		not_ok "20 PD sessions: restore succeeds (status $RC)"
+		show "$LAST_LOG"
+	fi
+else
+	not_ok "20 PD sessions: crt_many got ready under capcr run --capinfo=ipc"
+fi
 
 finish

@@ -51,6 +51,12 @@ struct file_dump_env {
 	struct inflight_dump *inflight;
 };
 
+/* An ipc PD session made at restore: its File, and the monitor's end. */
+struct pd_end {
+	uint32_t file;
+	int fd;
+};
+
 /* What a kind's restore gets: it runs in the process being restored,
  * before its memory is replaced. */
 struct file_restore_env {
@@ -65,12 +71,10 @@ struct file_restore_env {
 	const unsigned char *inherited;
 	int ninherited;
 	const int *shmem_fd; /* the image's shared memory objects, made */
-	/* PD sessions made: the monitor's ends, for capcr restore to serve */
-	struct {
-		uint32_t file;
-		int fd;
-	} pd_ends[16];
-	unsigned npd_ends;
+	/* PD sessions made: the monitor's ends, for capcr restore to serve
+	 * (the restore takes the array over) */
+	struct pd_end *pd_ends;
+	unsigned npd_ends, pd_ends_cap;
 	/* Unix sockets made ahead of their File (the other end of a pair,
 	 * a client of a listener) or still to be connected (unix_sock.c) */
 	struct unix_park *unix_park;

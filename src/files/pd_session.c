@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,8 +47,16 @@ static int restore(struct file_restore_env *env, const Capcr__File *f)
 {
 	int sv[2];
 
-	if (env->npd_ends == sizeof(env->pd_ends) / sizeof(env->pd_ends[0]))
-		return FILE_FAIL(env, "too many PD sessions");
+	if (env->npd_ends == env->pd_ends_cap) {
+		unsigned cap = env->pd_ends_cap ? 2 * env->pd_ends_cap : 8;
+		struct pd_end *n = realloc(env->pd_ends, cap * sizeof(*n));
+
+		if (!n)
+			return FILE_FAIL(env, "out of memory for PD session %u",
+					 env->npd_ends + 1);
+		env->pd_ends = n;
+		env->pd_ends_cap = cap;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return FILE_FAIL(env, "socketpair: %s", strerror(errno));
 	env->pd_ends[env->npd_ends].file = f->id;

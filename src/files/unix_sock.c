@@ -894,6 +894,17 @@ static int bind_name(int fd, const void *addr, size_t len, int stale)
 		/* the cause, rather than bind's EADDRINUSE after it */
 		if (unlink(p) < 0 && errno != ENOENT)
 			return -1;
+		if (bind(fd, addr, (socklen_t)len) == 0)
+			return 0;
+		/* A failed restore leaves the directory as it found it: a
+		 * socket file nobody listens on where the stale one was. */
+		int e = errno, s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (s >= 0) {
+			bind(s, addr, (socklen_t)len);
+			close(s);
+		}
+		return errno = e, -1;
 	}
 	return bind(fd, addr, (socklen_t)len);
 }
@@ -1246,15 +1257,22 @@ static int pair_via_temp(struct file_restore_env *env, const Capcr__File *f,
 	int stale = f->has_socket_listener_ino &&
 		    (li < 0 || !env->unix_park[li].made);
 
+	struct stat st;
+
 	t = socket(AF_UNIX, f->socket_type | SOCK_CLOEXEC, 0);
 	if (t < 0)
 		return -1;
+	/* Only a path this bind makes is removed after: one that replaced
+	 * the dumped listener's stale file stays in its place (a socket
+	 * file nobody listens on, as that one was) for the listener's own
+	 * bind, so a restore failing before that leaves the file there. */
+	made_path = path_of(name, nlen, p, sizeof(p)) != NULL &&
+		    lstat(p, &st) < 0;
 	if (bind_name(t, name, nlen, stale) < 0 ||
 	    listen(t, 1) < 0) {
 		close(t);
 		return -1;
 	}
-	made_path = path_of(name, nlen, p, sizeof(p)) != NULL;
 	c = socket(AF_UNIX, f->socket_type | SOCK_CLOEXEC, 0);
 	if (c >= 0 && named(cname, clen))
 		bind_name(c, cname, clen, 1);

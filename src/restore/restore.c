@@ -197,10 +197,17 @@ static int keep(struct restore_ctx *c, int fd)
 		return -1;
 	/* Each kept one is closed in the process at its takeover: one not
 	 * noted would stay in it. */
-	if (c->svc.nkeep >= sizeof(c->svc.keep) / sizeof(int)) {
-		close(hi);
-		errno = EMFILE;
-		return -1;
+	if (c->svc.nkeep == c->svc.keep_cap) {
+		unsigned cap = c->svc.keep_cap ? 2 * c->svc.keep_cap : 16;
+		int *n = realloc(c->svc.keep, cap * sizeof(*n));
+
+		if (!n) {
+			close(hi);
+			errno = ENOMEM;
+			return -1;
+		}
+		c->svc.keep = n;
+		c->svc.keep_cap = cap;
 	}
 	c->svc.keep[c->svc.nkeep++] = hi;
 	return hi;
@@ -299,13 +306,14 @@ static int make_files(struct restore_tree *t, char *why, size_t wl)
 	/* What the kinds kept while making them (pipe ends, ...) goes,
 	 * whether or not all were made. */
 	files_restore_end(&env);
+	t->pd_ends = env.pd_ends;
+	env.pd_ends = NULL;
 	for (unsigned p = 0; p < env.npd_ends; p++) {
-		t->pd_ends[p].file = env.pd_ends[p].file;
 		if (r < 0) {
-			close(env.pd_ends[p].fd);
+			close(t->pd_ends[p].fd);
 			continue;
 		}
-		t->pd_ends[p].fd = park_or_say(t, env.pd_ends[p].fd,
+		t->pd_ends[p].fd = park_or_say(t, t->pd_ends[p].fd,
 					       "a PD session", why, wl);
 		t->npd_ends = p + 1;
 		if (t->pd_ends[p].fd < 0)
@@ -538,6 +546,8 @@ static void tree_free(struct restore_tree *t)
 		if (t->pd_ends[k].fd >= 0)
 			close(t->pd_ends[k].fd);
 	t->npd_ends = 0;
+	free(t->pd_ends);
+	t->pd_ends = NULL;
 
 	for (size_t i = 0; t->procs && i < t->nprocs; i++) {
 		struct restore_ctx *c = &t->procs[i];
@@ -548,6 +558,7 @@ static void tree_free(struct restore_tree *t)
 		if (c->fdt)
 			capcr__fd_table__free_unpacked(c->fdt, NULL);
 		free(c->svc.vma);
+		free(c->svc.keep);
 		free(c->threads);
 	}
 	free(t->procs);

@@ -16,8 +16,8 @@ struct service_fds {
 	int pages;          /* pages-PID.img */
 	int exe;            /* for PR_SET_MM_MAP */
 	int *vma;           /* per VMA: file or memfd to map, or -1 */
-	int keep[4096];     /* all of the above */
-	unsigned nkeep;
+	int *keep;          /* all of the above */
+	unsigned nkeep, keep_cap;
 };
 
 struct restore_tree;
@@ -52,10 +52,7 @@ struct restore_tree {
 	int detach;            /* --restore-detached */
 	pid_t monitor;         /* capcr restore: the root's parent */
 	int status_rd, status_wr; /* processes report here */
-	struct {
-		uint32_t file;
-		int fd;
-	} pd_ends[16];        /* ipc PD sessions: the monitor's ends */
+	struct pd_end *pd_ends; /* ipc PD sessions: the monitor's ends */
 	unsigned npd_ends;
 	struct sysv_made sysv_made; /* SysV objects made, undone on failure */
 	unsigned char *inherited; /* fds capcr restore was started with */
