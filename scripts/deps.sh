@@ -4,7 +4,8 @@
 set -eu
 PKGS="gcc make libc6-dev pkg-config libcmocka-dev python3 strace
 	libprotobuf-c-dev protobuf-c-compiler libxxhash-dev perl
-	clang libclang-rt-14-dev tmux sqlite3 vim less nftables iproute2"
+	clang libclang-rt-14-dev tmux sqlite3 vim less nftables iproute2
+	redis-server nginx curl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

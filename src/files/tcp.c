@@ -281,9 +281,13 @@ static int nft_block(const struct tuple *t, char *why, size_t wl)
 	return nft_run(buf, why, wl);
 }
 
+/* Each element is added before it is deleted, in the one transaction: a
+ * block already lifted is no failure (an image restored a second time,
+ * or one from dump -R, which lifted its blocks as the processes went on),
+ * and nft 1.0.6 has no "destroy" (delete if there). */
 static int nft_unblock(const struct tuple *t, size_t n, char *why, size_t wl)
 {
-	size_t cap = 256 * n + 1, len = 0;
+	size_t cap = 512 * n + 1, len = 0;
 	char *buf = malloc(cap);
 	int r;
 
@@ -291,6 +295,8 @@ static int nft_unblock(const struct tuple *t, size_t n, char *why, size_t wl)
 		return snprintf(why, wl, "out of memory"), -1;
 	buf[0] = 0;
 	for (size_t i = 0; i < n; i++) {
+		tuple_element(&t[i], "add", buf + len, cap - len);
+		len += strlen(buf + len);
 		tuple_element(&t[i], "delete", buf + len, cap - len);
 		len += strlen(buf + len);
 	}
