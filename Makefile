@@ -84,7 +84,7 @@ RT_ASM  := $(wildcard src/runtime/*.S)
 RT_OBJ  := $(RT_SRC:%.c=$(BUILD)/%.o) $(RT_ASM:%.S=$(BUILD)/%.o)
 CLI_SRC := $(wildcard src/common/*.c src/monitor/*.c src/cli/*.c src/proc/*.c \
              src/image/*.c src/ptrace/*.c src/dump/*.c src/restore/*.c \
-             src/files/*.c)
+             src/files/*.c src/pages/*.c)
 # Image metadata: protobuf-c, generated from src/image/capcr.proto.
 PROTO_C := $(BUILD)/gen/capcr.pb-c.c
 PROTO_H := $(BUILD)/gen/capcr.pb-c.h
@@ -228,7 +228,8 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -Isrc -I$(FUZZ_BUILD)/gen \
 	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_LINK    := -fsanitize=fuzzer,address,undefined
 FUZZ_IMAGE_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/%.o,src/image/image.c \
-	src/image/load.c src/image/validate.c) $(FUZZ_BUILD)/gen/capcr.pb-c.o
+	src/image/load.c src/image/validate.c src/image/validate_cgroups.c) \
+	$(FUZZ_BUILD)/gen/capcr.pb-c.o
 FUZZ_REGION_OBJ := $(FUZZ_BUILD)/src/monitor/region.o \
 	$(FUZZ_BUILD)/src/monitor/region_copy.o
 FUZZERS := $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_region

@@ -10,7 +10,10 @@
  *        ready pid=PID addr=0xADDR bytes=N sum=HEX
  *      and waits.  On each SIGUSR1 it checks the whole area against what it
  *      wrote and prints "check sum=HEX ok" (or "... BAD N words differ"), so
- *      a restored copy can be verified.  Exits after 600 s in any case.
+ *      a restored copy can be verified.  On each SIGUSR2 it writes one page
+ *      in 100 again with what it holds (the data stays, the pages read as
+ *      written: what a dump after a pre-dump must copy) and prints
+ *      "touched N pages".  Exits after 600 s in any case.
  *
  *   cr bounds [-r REPS] [-w DIR] PID ADDR BYTES
  *      Bounds for moving BYTES bytes, measured here and now, each the
@@ -68,7 +71,13 @@ static void *map(size_t len)
 
 /* ---- fill ---- */
 
-static volatile sig_atomic_t want_check;
+static volatile sig_atomic_t want_check, want_touch;
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	want_touch = 1;
+}
 
 static void on_usr1(int sig)
 {
@@ -114,6 +123,8 @@ static int cmd_fill(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
 	sequence(p, len / 8, 1, &sum);
 	printf("ready pid=%d addr=%#" PRIxPTR " bytes=%zu sum=%" PRIx64 "\n",
 	       getpid(), (uintptr_t)p, len, sum);
@@ -121,6 +132,15 @@ static int cmd_fill(int argc, char **argv)
 	for (long i = 0; i < 60000; i++) {
 		struct timespec ts = { 0, 10000000 };
 		nanosleep(&ts, NULL);
+		if (want_touch) {
+			volatile uint64_t *v = p;
+			size_t n = 0;
+			want_touch = 0;
+			for (size_t pg = 0; pg < len / PAGE; pg += 100, n++)
+				v[pg * (PAGE / 8)] = v[pg * (PAGE / 8)];
+			printf("touched %zu pages\n", n);
+			fflush(stdout);
+		}
 		if (want_check) {
 			uint64_t s;
 			want_check = 0;

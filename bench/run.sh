@@ -361,6 +361,8 @@ section_cr() {
 		: >"$d/frozen.$mib"
 		: >"$d/restore.$mib"
 		: >"$d/frozenR.$mib"
+		: >"$d/frozenI.$mib"
+		: >"$d/wroteI.$mib"
 		r=1
 		while [ "$r" -le "$rounds" ]; do
 			# dump -R first: the pre-copy, then a freeze that copies
@@ -374,6 +376,31 @@ section_cr() {
 			[ -n "$frozen" ] || cr_fail "capcr -v dump -R printed no 'frozen N ms': $(cat "$log")"
 			echo "$frozen" >>"$d/frozenR.$mib"
 			rm -rf "$img"
+
+			# An incremental dump -R: a pre-dump, one page in 100
+			# written again (SIGUSR2), then dump -R after it.
+			imgP=$CR_IMG/imgP.$mib.$r
+			img=$CR_IMG/imgI.$mib.$r
+			mkdir "$imgP" "$img"
+			log=$d/predump.$mib.$r.log
+			"$CAPCR" -v pre-dump -t "$pid" -D "$imgP" >"$log" 2>&1 </dev/null ||
+				cr_fail "capcr pre-dump of $mib MiB failed: $(cat "$log")"
+			n=$(grep -c '^touched ' "$out" || true)
+			kill -USR2 "$pid"
+			i=0
+			while [ "$(grep -c '^touched ' "$out" || true)" -le "$n" ]; do
+				i=$((i + 1))
+				[ "$i" -le 3000 ] || cr_fail "bench/cr fill did not touch its pages"
+				sleep 0.01
+			done
+			log=$d/dumpI.$mib.$r.log
+			"$CAPCR" -v dump -R -t "$pid" -D "$img" --prev-images-dir "$imgP" >"$log" 2>&1 </dev/null ||
+				cr_fail "capcr dump --prev-images-dir of $mib MiB failed: $(cat "$log")"
+			grep -q '^capcr: incremental:' "$log" ||
+				cr_fail "capcr dump --prev-images-dir was not incremental: $(cat "$log")"
+			sed -n 's/.*frozen \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1 >>"$d/frozenI.$mib"
+			sed -n 's/.* \([0-9.]*\) MiB written to the image in all.*/\1/p' "$log" >>"$d/wroteI.$mib"
+			rm -rf "$imgP" "$img"
 
 			img=$CR_IMG/img.$mib.$r
 			mkdir "$img"
@@ -416,7 +443,7 @@ section_cr() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$holder" 2>/dev/null || true
 		CR_PIDS=""
-		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/frozenR.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib")" >>"$d/rows"
+		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/frozenR.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib") $(stats3 "$d/frozenI.$mib") $(stats3 "$d/wroteI.$mib")" >>"$d/rows"
 	done
 	progress "
 "
@@ -432,7 +459,8 @@ section_cr() {
 		"tmpfs write" "scan"
 	printf "$fmt" "" "" "" "" "ms" "ms" "ms" "ms" "" "" "" "" "" "" "" "ms"
 	summary=""
-	while read -r mib dump dlo dhi frozen flo fhi frr frlo frhi rest rlo rhi pm mc tt wr sc; do
+	: >"$d/incr"
+	while read -r mib dump dlo dhi frozen flo fhi frr frlo frhi rest rlo rhi pm mc tt wr sc fi filo fihi wi wilo wihi; do
 		if [ "$dump" = skipped ]; then
 			printf '%-8s | skipped: not enough free memory or tmpfs space\n' "$mib MiB"
 			continue
@@ -450,12 +478,20 @@ section_cr() {
 			"$(printf '%.3f-%.3f' "$rlo" "$rhi")" \
 			"$(bound "$pm")" "$(bound "$mc")" "$(bound "$tt")" "$(bound "$wr")" \
 			"$(awk -v s="$sc" 'BEGIN { printf "%.2f", s * 1e3 }')"
-		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), dump -R frozen $(printf '%.1f' "$frr") ms, restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
+		# the pages written since the pre-dump: one in 100
+		pw=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", int((b / 4096 + 99) / 100) * 4096 / 1048576 }')
+		printf '  %-8s | frozen %s ms (%s-%s), %s MiB written (%s-%s) | bounds: %s MiB of pages written, scan %s ms\n' \
+			"$label" "$(printf '%.1f' "$fi")" "$(printf '%.1f' "$filo")" "$(printf '%.1f' "$fihi")" \
+			"$(printf '%.2f' "$wi")" "$(printf '%.2f' "$wilo")" "$(printf '%.2f' "$wihi")" "$pw" \
+			"$(awk -v s="$sc" 'BEGIN { printf "%.2f", s * 1e3 }')" >>"$d/incr"
+		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), dump -R frozen $(printf '%.1f' "$frr") ms, after a pre-dump (1% written) frozen $(printf '%.1f' "$fi") ms and $(printf '%.2f' "$wi") MiB written, restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
 		last="$pm $mc $tt $wr $dump $rest $sc $frr"
 	done <"$d/rows"
 	if [ -n "$summary" ]; then
 		set -- $last
 		echo
+		echo "dump -R after capcr pre-dump, one page in 100 written since (incremental):"
+		cat "$d/incr"
 		echo "dump -R: frozen = the freeze after the live pre-copy (only what was written"
 		echo "  since is copied frozen); scan = one PAGEMAP_SCAN of the area, the page-table"
 		echo "  walk that finding the written pages costs at least"

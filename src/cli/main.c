@@ -22,6 +22,7 @@ static const struct {
 	{ "run", cmd_run, "start a program as a monitored target" },
 	{ "caps", cmd_caps, "show the live capability space of a process" },
 	{ "dump", cmd_dump, "checkpoint a process into an image directory" },
+	{ "pre-dump", cmd_predump, "copy a tree's memory, tracking its writes" },
 	{ "restore", cmd_restore, "bring a process back from an image" },
 	{ "show", cmd_show, "explain what an image holds" },
 	{ "check", cmd_check, "check the kernel features capcr needs" },
@@ -34,8 +35,8 @@ static void usage(FILE *out)
 		     "capability-space protocol between a process and its "
 		     "monitor.\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
-	fprintf(out, "  version  print the version\n\n"
+		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].what);
+	fprintf(out, "  version   print the version\n\n"
 		     "options:\n"
 		     "  -v, -vv            more messages\n"
 		     "  -o, --log-file F   write messages to F\n"

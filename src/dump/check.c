@@ -80,6 +80,51 @@ static int try_uffd_wp_async(void)
 	return ok;
 }
 
+/* What incremental dumps need (pre-dump, --prev-images-dir: track.c):
+ * a page write-protected by PAGEMAP_SCAN (PM_SCAN_WP_MATCHING) under async
+ * write protection reads as unwritten, then as written once written. */
+static int try_write_tracking(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), ok = 0;
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_WP_ASYNC };
+	struct page_region r;
+	volatile char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (fd < 0 || pm < 0 || p == MAP_FAILED ||
+	    ioctl(fd, UFFDIO_API, &api) < 0)
+		goto out;
+	p[0] = 1;
+	struct uffdio_register reg = { .range = { (uintptr_t)p, 4096 },
+				       .mode = UFFDIO_REGISTER_MODE_WP };
+	struct pm_scan_arg a = {
+		.size = sizeof(a), .start = (uintptr_t)p,
+		.end = (uintptr_t)p + 4096, .vec = (uintptr_t)&r, .vec_len = 1,
+		.category_anyof_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_WRITTEN,
+		.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+	};
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0 ||
+	    ioctl(pm, PAGEMAP_SCAN, &a) != 1)
+		goto out;
+	a.flags = 0;
+	if (ioctl(pm, PAGEMAP_SCAN, &a) != 1 || (r.categories & PAGE_IS_WRITTEN))
+		goto out;
+	p[0] = 2;
+	ok = ioctl(pm, PAGEMAP_SCAN, &a) == 1 &&
+	     (r.categories & PAGE_IS_WRITTEN);
+out:
+	if (p != MAP_FAILED)
+		munmap((void *)p, 4096);
+	if (pm >= 0)
+		close(pm);
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static int try_pidfd_getfd(void)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, getpid(), 0), fd, ok;
@@ -178,6 +223,12 @@ int cmd_check(int argc, char **argv)
 		       ? "yes (userfaultfd with async write protection)"
 		       : "no (userfaultfd with UFFD_FEATURE_WP_ASYNC, Linux "
 			 "6.7): dump -R copies all memory while frozen");
+	printf("  incremental dumps (pre-dump, --prev-images-dir): %s\n",
+	       try_write_tracking()
+		       ? "yes (write tracking by async write protection and "
+			 "PAGEMAP_SCAN)"
+		       : "no (userfaultfd with UFFD_FEATURE_WP_ASYNC and "
+			 "PAGEMAP_SCAN, Linux 6.7): every dump is full");
 	printf("  CAP_SYS_RESOURCE: %s\n",
 	       have_cap(CAP_SYS_RESOURCE)
 		       ? "present"

@@ -38,6 +38,7 @@
 #include "../files/tcp.h"
 #include "dump.h"
 #include "precopy.h"
+#include "../pages/page_parent.h"
 
 #ifndef CAPCR_VERSION
 #define CAPCR_VERSION "0.1.0"
@@ -418,7 +419,8 @@ static int commit(struct dump_tree *t)
 	if (!pids)
 		return DUMP_FAIL(&t->procs[0], "out of memory");
 	capcr__inventory__init(&inv);
-	inv.format_version = CAPCR_IMAGE_FORMAT;
+	inv.format_version =
+		t->img.format ? t->img.format : CAPCR_IMAGE_FORMAT_FULL;
 	inv.capcr_version = CAPCR_VERSION;
 	inv.arch = "x86_64";
 	inv.root_pid = t->procs[0].pid;
@@ -431,6 +433,11 @@ static int commit(struct dump_tree *t)
 		pids[i] = t->procs[i].pid;
 	inv.n_pids = t->nprocs;
 	inv.pids = pids;
+	if (t->parent) {
+		inv.parent = t->parent->name;
+		inv.has_parent_inventory_xxh3 = 1;
+		inv.parent_inventory_xxh3 = t->parent->lv.img.inv_xxh3;
+	}
 	int r = fault_at("commit") ? -EIO : image_commit(&t->img, &inv);
 	free(pids);
 	return r < 0 ? DUMP_FAIL(&t->procs[0], "cannot write the inventory: "
@@ -700,8 +707,18 @@ static void usage_dump(FILE *out)
 		"      --ghost-limit SIZE   refuse a deleted file still open\n"
 		"                           with more than SIZE bytes of data\n"
 		"                           (K, M, G; default: no limit)\n"
+		"      --prev-images-dir DIR\n"
+		"                           write only the pages written since\n"
+		"                           the image in DIR (capcr pre-dump;\n"
+		"                           relative to -D), the others are\n"
+		"                           taken from it at restore; without\n"
+		"                           its write tracking, a full dump\n"
+		"      --track-mem          accepted, as CRIU's (pre-dump always\n"
+		"                           tracks)\n"
 		"      --link-remap         accepted, as CRIU's: a deleted\n"
 		"                           file's contents are always saved\n"
+		"      --manage-cgroups[=MODE]  accepted, as CRIU's: every\n"
+		"                           process's cgroups are always saved\n"
 		"      --" IMAGE_UNTRUSTED_OPT "\n"
 		"                           write into DIR even if another\n"
 		"                           user owns it or may write it\n");
@@ -722,6 +739,9 @@ int cmd_dump(int argc, char **argv)
 		{ "skip-in-flight", no_argument, NULL, 'S' },
 		{ "ghost-limit", required_argument, NULL, 'G' },
 		{ "link-remap", no_argument, NULL, 'L' },
+		{ "manage-cgroups", optional_argument, NULL, 'M' },
+		{ "prev-images-dir", required_argument, NULL, 'p' },
+		{ "track-mem", no_argument, NULL, 'k' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -729,6 +749,7 @@ int cmd_dump(int argc, char **argv)
 	struct dump_tree t;
 	const char *dir = NULL;
 	int leave = 0, precopy = 1, c, ok = 0;
+	const char *prev = NULL;
 	long pid = 0;
 	size_t failed = 0;
 	char why[1100];
@@ -779,7 +800,13 @@ int cmd_dump(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'p':
+			prev = optarg;
+			break;
+		case 'k':
+			break; /* see usage */
 		case 'L':
+		case 'M':
 			break; /* what capcr always does: see usage */
 		case 'S':
 			t.skip_in_flight = 1;
@@ -817,7 +844,15 @@ int cmd_dump(int argc, char **argv)
 	t.files = ARENA_NEW(&t.arena, Capcr__Files);
 	capcr__files__init(t.files);
 	uint64_t t0 = now_ns(), t_frozen = 0, t_released = 0;
-	if (leave && precopy)
+	/* After a pre-dump, only what was written since it is copied (the
+	 * freeze scans for it): no pre-copy.  Without its tracking, a full
+	 * dump, never one that might take a stale page. */
+	if (prev && !(t.parent = page_parent_open(dir, prev, why,
+						  sizeof(why))))
+		capcr_warn("%s: a full dump instead", why);
+	if (t.parent)
+		t.img.format = CAPCR_IMAGE_FORMAT;
+	if (leave && precopy && !t.parent)
 		t.pre = precopy_run(&t.img, (pid_t)pid);
 	uint64_t t_seize = now_ns();
 	if (!add_proc(&t, (pid_t)pid) || freeze_tree(&t, &failed) < 0)
@@ -898,10 +933,11 @@ int cmd_dump(int argc, char **argv)
 		if (unkilled)
 			ok = 0;
 	}
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, pbytes = 0;
 	size_t threads = 0, fds = 0;
 	for (size_t i = 0; i < t.nprocs; i++) {
-		bytes += t.procs[i].pages_bytes;
+		bytes += t.procs[i].pages_bytes + t.procs[i].parent_bytes;
+		pbytes += t.procs[i].parent_bytes;
 		threads += t.procs[i].task->n_threads;
 		fds += t.procs[i].fdt->n_fds;
 	}
@@ -915,6 +951,11 @@ int cmd_dump(int argc, char **argv)
 		   t.procs[0].task->comm, bytes / 1048576.0, fds, threads,
 		   (now_ns() - t0) / 1e6, (t_released - t_frozen) / 1e6,
 		   pre_bytes / 1048576.0, pre_ms);
+	if (t.parent)
+		capcr_info("incremental: %.1f MiB of the memory unchanged "
+			   "since %s, left in it; %.1f MiB written to the "
+			   "image in all", pbytes / 1048576.0, t.parent->name,
+			   t.img.written / 1048576.0);
 	goto out;
 fail:
 	snprintf(why, sizeof(why), "%s",
@@ -959,6 +1000,9 @@ fail:
 			  t.nprocs > 1 ? "es" : "", t.nprocs > 1 ? "" : "es");
 out:
 	precopy_end(t.pre);
+	/* The tracking taken from the holder ends: the kernel clears the
+	 * protection of every page (with -R the processes go on as before). */
+	page_parent_close(t.parent);
 	for (size_t i = 0; i < t.nprocs; i++) {
 		if (t.procs[i].memfd >= 0)
 			close(t.procs[i].memfd);

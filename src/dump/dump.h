@@ -32,6 +32,7 @@ struct dump_ctx {
 	uint64_t scratch;      /* room in the target for injected calls' answers */
 	int scratch_mapped;    /* scratch is a page we mapped (no rescue frame) */
 	uint64_t pages_bytes;  /* statistics */
+	uint64_t parent_bytes; /* of them, unchanged since the parent image */
 	char why[512];         /* the first error, for the user */
 };
 
@@ -49,6 +50,7 @@ struct dump_tree {
 	uint64_t ghost_limit; /* --ghost-limit: most bytes of a deleted file
 			       * kept, 0 for no limit */
 	struct precopy_set *pre; /* -R: memory copied while running */
+	struct page_parent *parent; /* --prev-images-dir: the image before */
 	struct kfd **kfds;  /* per process: the kernel's descriptor table */
 	int *nkfds;
 };

@@ -32,15 +32,8 @@
 #include "mm.h"
 #include "mm_flags.h"
 #include "precopy.h"
+#include "../pages/page_parent.h"
 
-/*
- * 1 MiB blocks, 8 of them between reader and writer: measured on this
- * machine, 1-4 MiB blocks read fastest, and 16 MiB ones cost a first touch
- * of 48 MiB of fresh buffer, which on a VM whose host backs guest memory
- * lazily ran at 0.25 GB/s and was the larger part of a 64 MiB dump.
- */
-#define COPY_BUF (1ULL << 20)
-#define COPY_BUFS 8
 #define SCAN_VEC 512
 
 void mm_parse_vmflags(const char *line, struct smaps_vma *v)
@@ -168,7 +161,7 @@ int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
 			/* merge with the previous run when adjacent */
 			if (last && last->end == vec[i].start &&
 			    !((last->categories ^ vec[i].categories) &
-			      PAGE_IS_WRITTEN))
+			      (PAGE_IS_WRITTEN | PAGE_IS_PRESENT)))
 				last->end = vec[i].end;
 			else
 				(*out)[(*n)++] = vec[i];
@@ -213,85 +206,92 @@ static int read_target(struct dump_ctx *ctx, char *buf, size_t len,
 	return 0;
 }
 
-int mm_copy(struct dump_ctx *ctx, struct image_writer *wr, uint64_t start,
+int mm_copy(struct dump_ctx *ctx, struct page_xfer *x, uint64_t start,
 	    uint64_t end, int readable)
 {
 	for (uint64_t a = start; a < end;) {
-		size_t len = end - a < COPY_BUF ? end - a : COPY_BUF;
-		char *buf = image_writer_buffer(wr);
+		size_t room, len;
+		char *buf = page_xfer_room(x, &room);
 		if (!buf)
 			return -2;
+		len = end - a < room ? end - a : room;
 		if (read_target(ctx, buf, len, a, readable) < 0)
 			return -1;
-		image_writer_submit(wr, buf, len);
+		page_xfer_fill(x, len);
 		a += len;
 	}
 	return 0;
 }
 
-struct image_writer *mm_writer_start(struct image_data *d)
-{
-	return image_writer_start(d, COPY_BUF, COPY_BUFS);
-}
-
-/* Add the run of npages at vaddr, found at offset of the pages file, to
- * vma: joined to the last run when both follow on in memory and in the
- * file. */
-static void add_run(struct dump_ctx *ctx, Capcr__Vma *vma, uint64_t vaddr,
-		    uint64_t npages, uint64_t offset)
-{
-	Capcr__PageRun *last = vma->n_pages ? vma->pages[vma->n_pages - 1]
-					    : NULL;
-
-	ctx->pages_bytes += npages * PAGE;
-	if (last && last->vaddr + last->npages * PAGE == vaddr &&
-	    last->offset + last->npages * PAGE == offset) {
-		last->npages += npages;
-		return;
-	}
-	Capcr__PageRun *pr = ARENA_NEW(ctx->arena, Capcr__PageRun);
-	capcr__page_run__init(pr);
-	pr->vaddr = vaddr;
-	pr->npages = npages;
-	pr->offset = offset;
-	arena_push(ctx->arena, (void ***)&vma->pages, &vma->n_pages, pr);
-}
-
-/* Copy [start, end) now, at the end of the pages file. */
-static int copy_now(struct dump_ctx *ctx, struct image_writer *wr,
+/* Copy [start, end) now, into the sink. */
+static int copy_now(struct dump_ctx *ctx, struct page_xfer *x,
 		    Capcr__Vma *vma, uint64_t start, uint64_t end)
 {
-	uint64_t at = image_writer_queued(wr);
-	int r = mm_copy(ctx, wr, start, end, vma->prot & PROT_READ);
+	uint64_t at = page_xfer_at(x);
+	int r = mm_copy(ctx, x, start, end, vma->prot & PROT_READ);
 
-	if (!r)
-		add_run(ctx, vma, start, (end - start) / PAGE, at);
+	if (!r) {
+		ctx->pages_bytes += end - start;
+		page_xfer_note(ctx->arena, vma, start, (end - start) / PAGE, at);
+	}
 	return r;
 }
 
-/* Save the runs into the pages file: each one not written since the
- * pre-copy took it is taken from that copy, the rest copied now. */
-static int save_runs(struct dump_ctx *ctx, struct image_writer *wr,
-		     struct precopy *pre, Capcr__Vma *vma,
-		     const struct page_region *runs, size_t n)
+/* Whether the run r of area vma must be copied now: written since the
+ * pre-copy or the parent, or nothing to take it from.  A page of a
+ * private file mapping that is neither present nor swapped but reported
+ * is a marker left where a protected page was dropped (MADV_DONTNEED
+ * installs one there, not in anonymous memory): it reads as the file
+ * now, so it is copied too. */
+static int copy_needed(const struct mm_from *from, const Capcr__Vma *vma,
+		       const struct page_region *r)
+{
+	if (!from || (!from->pre && !from->parent))
+		return 1;
+	if (r->categories & PAGE_IS_WRITTEN)
+		return 1;
+	return vma->kind == CAPCR__VMA_KIND__VMA_FILE_PRIVATE &&
+	       !(r->categories & PAGE_IS_PRESENT);
+}
+
+int mm_save_runs(struct dump_ctx *ctx, struct page_xfer *x,
+		 const struct mm_from *from, Capcr__Vma *vma,
+		 const struct page_region *runs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t a = runs[i].start, end = runs[i].end;
-		if (!pre || (runs[i].categories & PAGE_IS_WRITTEN)) {
-			int r = copy_now(ctx, wr, vma, a, end);
+		if (copy_needed(from, vma, &runs[i])) {
+			int r = copy_now(ctx, x, vma, a, end);
+			/* gone meanwhile: the next dump copies it */
+			if (r == -1 && from && from->running) {
+				ctx->why[0] = 0;
+				continue;
+			}
 			if (r < 0)
 				return r;
 			continue;
 		}
 		while (a < end) {
-			uint64_t off, upto;
-			if (precopy_lookup(pre, a, &off, &upto)) {
-				upto = upto < end ? upto : end;
-				add_run(ctx, vma, a, (upto - a) / PAGE, off);
+			uint64_t off = 0, upto;
+			int have = from->parent
+					   ? page_parent_lookup(from->parent, a,
+								&upto)
+					   : precopy_lookup(from->pre, a, &off,
+							    &upto);
+			upto = upto < end ? upto : end;
+			if (have && from->parent) {
+				ctx->parent_bytes += upto - a;
+				page_xfer_note_parent(ctx->arena, vma, a,
+						      (upto - a) / PAGE);
+			} else if (have) {
+				ctx->pages_bytes += upto - a;
+				page_xfer_note(ctx->arena, vma, a,
+					       (upto - a) / PAGE, off);
 			} else {
-				upto = upto < end ? upto : end;
-				int r = copy_now(ctx, wr, vma, a, upto);
-				if (r < 0)
+				int r = copy_now(ctx, x, vma, a, upto);
+				if (r == -1 && from->running)
+					ctx->why[0] = 0;
+				else if (r < 0)
 					return r;
 			}
 			a = upto;
@@ -300,7 +300,7 @@ static int save_runs(struct dump_ctx *ctx, struct image_writer *wr,
 	return 0;
 }
 
-static Capcr__Vma *new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
+Capcr__Vma *mm_new_vma(struct dump_ctx *ctx, const struct smaps_vma *v)
 {
 	Capcr__Vma *vma = ARENA_NEW(ctx->arena, Capcr__Vma);
 	int shared = v->perms[3] == 's';
@@ -372,6 +372,23 @@ static int shared_object(struct dump_ctx *ctx, Capcr__Vma *vma,
 	return 0;
 }
 
+/* The parent's copy of area vma, if the pages unwritten since may be
+ * taken from there: the parent has exactly this area, and its write
+ * protection is the tracking's own (registering it again with the same
+ * userfaultfd changes nothing; another's makes it fail). */
+static const Capcr__Vma *parent_area(const Capcr__Mm *pmm, int uffd,
+				     const Capcr__Vma *vma)
+{
+	const Capcr__Vma *pa;
+
+	if (vma->kind != CAPCR__VMA_KIND__VMA_ANON_PRIVATE &&
+	    vma->kind != CAPCR__VMA_KIND__VMA_FILE_PRIVATE)
+		return NULL;
+	pa = page_parent_area(pmm, vma);
+	return pa && track_register(uffd, vma->start, vma->end) == 0 ? pa
+								      : NULL;
+}
+
 /* The whole text of a /proc file, NUL-terminated, or NULL with errno. */
 static char *slurp_proc(const char *path, size_t *len)
 {
@@ -440,12 +457,15 @@ static FILE *open_map(struct dump_ctx *ctx, struct precopy *pre, char **text)
 int dump_mm(struct dump_ctx *ctx)
 {
 	char path[64], line[4200];
-	struct image_data own, *pages = NULL;
 	struct smaps_vma areas[2], *v = &areas[0], *next = &areas[1];
-	int have = 0, pmfd, r = -1, wfail = 0;
+	int have = 0, pmfd, r = -1, w, wfail = 0;
 	FILE *f;
-	struct image_writer *wr = NULL;
+	struct page_xfer *x = NULL;
 	struct precopy *pre = precopy_find(ctx->tree->pre, ctx->pid);
+	int uffd;
+	const Capcr__Mm *pmm = page_parent_mm(ctx->tree->parent, ctx->pid,
+					      &uffd);
+	struct mm_from from = { pre, NULL, 0 };
 	char *maps_text = NULL;
 	Capcr__Mm *mm = ARENA_NEW(ctx->arena, Capcr__Mm);
 
@@ -466,24 +486,15 @@ int dump_mm(struct dump_ctx *ctx)
 			       "(%s): %s", ctx->pid, path, strerror(errno));
 		goto out;
 	}
-	/* The pre-copy's pages file goes on: what it copied stays where it
-	 * is, what changed since is added after it. */
+	/* The pre-copy's sink goes on: what it copied stays where it is,
+	 * what changed since is added after it. */
 	if (pre) {
-		precopy_claim(pre, &pages, &wr);
-	} else {
-		snprintf(path, sizeof(path), "pages-%d.img", ctx->pid);
-		if ((r = image_data_open(ctx->img, &own, path)) < 0) {
-			r = DUMP_FAIL(ctx, "cannot create %s in the image "
-					   "directory: %s",
-				      path, strerror(-r));
-			goto out;
-		}
-		pages = &own;
-		wr = mm_writer_start(pages);
-		if (!wr) {
-			r = DUMP_FAIL(ctx, "out of memory");
-			goto out_pages;
-		}
+		x = precopy_claim(pre);
+	} else if (!(x = page_xfer_local(ctx->img, ctx->pid, &r))) {
+		r = DUMP_FAIL(ctx, "cannot create pages-%d.img in the image "
+				   "directory: %s",
+			      ctx->pid, strerror(-r));
+		goto out;
 	}
 	r = 0;
 	for (;;) {
@@ -496,7 +507,7 @@ int dump_mm(struct dump_ctx *ctx)
 			if (ctx->scratch_mapped && v->start == ctx->scratch) {
 				have = 0; /* our own scratch page */
 			} else {
-				Capcr__Vma *vma = new_vma(ctx, v);
+				Capcr__Vma *vma = mm_new_vma(ctx, v);
 				struct page_region *runs = NULL;
 				size_t n = 0;
 				if (vma->kind == CAPCR__VMA_KIND__VMA_ANON_SHARED &&
@@ -504,12 +515,15 @@ int dump_mm(struct dump_ctx *ctx)
 					r = -1;
 					break;
 				}
+				from.parent = pmm ? parent_area(pmm, uffd, vma)
+						  : NULL;
 				int c = mm_scan(ctx, pmfd, vma->kind, vma->start,
 						vma->end,
-						pre ? MM_SCAN_WRITTEN : 0, &runs,
-						&n);
+						pre || pmm ? MM_SCAN_WRITTEN : 0,
+						&runs, &n);
 				if (!c)
-					c = save_runs(ctx, wr, pre, vma, runs, n);
+					c = mm_save_runs(ctx, x, &from, vma, runs,
+							 n);
 				free(runs);
 				if (c < 0) {
 					wfail = c == -2;
@@ -543,21 +557,14 @@ int dump_mm(struct dump_ctx *ctx)
 	}
 	if (!r && fault_at("mm-pages"))
 		r = DUMP_FAIL(ctx, "injected failure at mm-pages");
-out_pages:
-	if (wr) {
-		int w = image_writer_finish(wr);
-		if (w < 0 && (!r || wfail))
-			r = DUMP_FAIL(ctx, "cannot write the pages image "
-					   "pages-%d.img: %s%s", ctx->pid,
-				      strerror(-w),
-				      w == -ENOSPC ? " (the disk is full)" : "");
-		else if (wfail)
-			r = DUMP_FAIL(ctx, "cannot write the pages image "
-					   "pages-%d.img", ctx->pid);
-	}
-	if (image_data_close(ctx->img, pages) < 0 && !r)
-		r = DUMP_FAIL(ctx, "cannot sync the pages image: %s",
-			      strerror(errno));
+	w = page_xfer_finish(x);
+	if (w < 0 && (!r || wfail))
+		r = DUMP_FAIL(ctx, "cannot write the pages image pages-%d.img: "
+				   "%s%s", ctx->pid, strerror(-w),
+			      w == -ENOSPC ? " (the disk is full)" : "");
+	else if (wfail)
+		r = DUMP_FAIL(ctx, "cannot write the pages image pages-%d.img",
+			      ctx->pid);
 out:
 	if (f)
 		fclose(f);

@@ -9,7 +9,7 @@
 
 #include "dump.h"
 #include "pagemap.h"
-#include "../image/writer.h"
+#include "../pages/page_xfer.h"
 
 #define PAGE 4096ULL
 
@@ -43,12 +43,29 @@ Capcr__VmaKind mm_vma_kind(const struct smaps_vma *v);
 int mm_scan(struct dump_ctx *ctx, int pmfd, Capcr__VmaKind kind,
 	    uint64_t start, uint64_t end, int how,
 	    struct page_region **out, size_t *n);
-/* Copy [start, end) of the target into wr: 0, -1 with ctx->why set, or
- * -2 when the writer failed (image_writer_finish says why).  readable:
+/* Copy [start, end) of the target into the sink x: 0, -1 with ctx->why
+ * set, or -2 when the sink failed (page_xfer_finish says why).  readable:
  * the target itself may read the area. */
-int mm_copy(struct dump_ctx *ctx, struct image_writer *wr, uint64_t start,
+int mm_copy(struct dump_ctx *ctx, struct page_xfer *x, uint64_t start,
 	    uint64_t end, int readable);
-/* A writer for a pages file, with the block size mm_copy uses. */
-struct image_writer *mm_writer_start(struct image_data *d);
+
+/* A Vma of the image for area v (no runs yet). */
+Capcr__Vma *mm_new_vma(struct dump_ctx *ctx, const struct smaps_vma *v);
+
+/* Where the unwritten pages of an area may be found instead of copied
+ * again (runs scanned with MM_SCAN_WRITTEN): the pre-copy of dump -R, or
+ * the parent image's copy of the area (page_parent.h). */
+struct precopy;
+struct mm_from {
+	struct precopy *pre;
+	const Capcr__Vma *parent;
+	int running; /* the process runs: a run unmapped meanwhile is left
+		      * out (the next dump copies it) */
+};
+/* Save the runs of vma found by mm_scan into x (from: NULL, or where
+ * unwritten pages are): 0, -1 with ctx->why set, -2 when x failed. */
+int mm_save_runs(struct dump_ctx *ctx, struct page_xfer *x,
+		 const struct mm_from *from, Capcr__Vma *vma,
+		 const struct page_region *runs, size_t n);
 
 #endif

@@ -53,6 +53,7 @@
 #include "../common/proc.h"
 #include "../ptrace/inject.h"
 #include "mm.h"
+#include "../pages/track.h"
 
 #define MAX_PROCS 4096
 
@@ -74,9 +75,8 @@ struct precopy {
 	pid_t pid;
 	int uffd;    /* capcr's: the tracking lasts while it is open */
 	int usable;  /* the copy went through; the final dump may go on */
-	int claimed; /* the final dump took the pages file */
-	struct image_data pages;
-	struct image_writer *wr;
+	int claimed; /* the final dump took the sink */
+	struct page_xfer *x;
 	struct pre_run *runs;
 	size_t nruns, cap;
 	struct pre_area *areas;
@@ -101,7 +101,7 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* Under a seccomp filter an injected call may kill the process. */
-static int filtered(pid_t pid)
+int precopy_filtered(pid_t pid)
 {
 	char path[64], buf[4096];
 	const char *s;
@@ -111,41 +111,6 @@ static int filtered(pid_t pid)
 		return 1;
 	s = strstr(buf, "\nSeccomp:");
 	return !s || atoi(s + 9) != 0;
-}
-
-/* The process makes a userfaultfd, capcr takes it, the process closes
- * its own.  The process is stopped only for this.  0 or -errno. */
-static int take_uffd(pid_t pid, int *out)
-{
-	struct tracee t;
-	int r, pidfd;
-	long fd;
-
-	*out = -1;
-	memset(&t, 0, sizeof(t));
-	if ((r = tracee_seize(&t, pid, 0)) < 0)
-		return r;
-	errno = 0;
-	if (tracee_prepare(&t) < 0) {
-		r = errno ? -errno : -ENOEXEC;
-		goto out;
-	}
-	fd = tracee_call(&t, SYS_userfaultfd,
-			 O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0, 0,
-			 0, 0);
-	if (fd < 0) {
-		r = (int)fd;
-		goto out;
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	*out = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
-	r = *out < 0 ? -errno : 0;
-	if (pidfd >= 0)
-		close(pidfd);
-	tracee_call(&t, SYS_close, fd, 0, 0, 0, 0, 0);
-out:
-	tracee_release(&t);
-	return r;
 }
 
 static int add_pre_run(struct precopy *p, uint64_t start, uint64_t end,
@@ -184,12 +149,8 @@ static int copy_area(struct precopy *p, struct dump_ctx *c, int pmfd,
 	if (kind != CAPCR__VMA_KIND__VMA_ANON_PRIVATE &&
 	    kind != CAPCR__VMA_KIND__VMA_FILE_PRIVATE)
 		return 0;
-	struct uffdio_register reg = {
-		.range = { v->start, v->end - v->start },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
 	/* Not trackable (or gone meanwhile): the final dump copies it. */
-	if (ioctl(p->uffd, UFFDIO_REGISTER, &reg) < 0)
+	if (track_register(p->uffd, v->start, v->end) < 0)
 		return 0;
 	/* Only the pages to copy are write-protected, by the scan that
 	 * finds them: UFFDIO_WRITEPROTECT of the whole area would put a
@@ -200,8 +161,8 @@ static int copy_area(struct precopy *p, struct dump_ctx *c, int pmfd,
 		    &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t at = image_writer_queued(p->wr);
-		int r = mm_copy(c, p->wr, runs[i].start, runs[i].end,
+		uint64_t at = page_xfer_at(p->x);
+		int r = mm_copy(c, p->x, runs[i].start, runs[i].end,
 				v->perms[0] == 'r');
 		if (r == -2) {
 			free(runs);
@@ -312,22 +273,15 @@ static void precopy_one(struct image *img, struct precopy *p)
 	memset(&c, 0, sizeof(c));
 	c.pid = p->pid;
 	p->uffd = -1;
-	if (filtered(p->pid)) {
+	if (precopy_filtered(p->pid)) {
 		capcr_debug("process %d: no pre-copy (a seccomp filter, or "
 			    "its status unreadable)", p->pid);
 		return;
 	}
-	if ((r = take_uffd(p->pid, &p->uffd)) < 0) {
-		capcr_debug("process %d: no pre-copy (userfaultfd: %s)",
+	if ((r = track_arm(p->pid, &p->uffd)) < 0) {
+		capcr_debug("process %d: no pre-copy (userfaultfd with async "
+			    "write protection, Linux 6.7: %s)",
 			    p->pid, strerror(-r));
-		return;
-	}
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = UFFD_FEATURE_WP_ASYNC };
-	if (ioctl(p->uffd, UFFDIO_API, &api) < 0) {
-		capcr_debug("process %d: no pre-copy (async write protection: "
-			    "%s; Linux 6.7 or later has it)",
-			    p->pid, strerror(errno));
 		return;
 	}
 	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
@@ -341,13 +295,8 @@ static void precopy_one(struct image *img, struct precopy *p)
 			    strerror(errno));
 		goto out;
 	}
-	snprintf(path, sizeof(path), "pages-%d.img", p->pid);
-	if (image_data_open(img, &p->pages, path) < 0)
+	if (!(p->x = page_xfer_local(img, p->pid, &r)))
 		goto out;
-	if (!(p->wr = mm_writer_start(&p->pages))) {
-		image_data_abandon(&p->pages);
-		goto out;
-	}
 	r = 0;
 	while (r == 0 && fgets(line, sizeof(line), maps))
 		if (mm_parse_head(line, &v))
@@ -370,7 +319,7 @@ out:
 
 /* The processes of the tree as they are now, the root first: the tree may
  * change until the final freeze, which finds it exactly. */
-static size_t list_tree(pid_t root, pid_t *out, size_t max)
+size_t precopy_tree(pid_t root, pid_t *out, size_t max)
 {
 	size_t n = 0;
 
@@ -405,7 +354,7 @@ struct precopy_set *precopy_run(struct image *img, pid_t root)
 		free(s);
 		return NULL;
 	}
-	s->n = list_tree(root, pids, MAX_PROCS);
+	s->n = precopy_tree(root, pids, MAX_PROCS);
 	s->p = calloc(s->n, sizeof(*s->p));
 	if (!s->p) {
 		s->n = 0;
@@ -431,12 +380,10 @@ struct precopy *precopy_find(struct precopy_set *s, pid_t pid)
 	return NULL;
 }
 
-void precopy_claim(struct precopy *p, struct image_data **pages,
-		   struct image_writer **wr)
+struct page_xfer *precopy_claim(struct precopy *p)
 {
 	p->claimed = 1;
-	*pages = &p->pages;
-	*wr = p->wr;
+	return p->x;
 }
 
 int precopy_lookup(const struct precopy *p, uint64_t addr, uint64_t *off,
@@ -480,10 +427,8 @@ void precopy_end(struct precopy_set *s)
 		struct precopy *p = &s->p[i];
 		if (p->uffd >= 0)
 			close(p->uffd);
-		if (p->wr && !p->claimed) {
-			image_writer_finish(p->wr);
-			image_data_abandon(&p->pages);
-		}
+		if (!p->claimed)
+			page_xfer_abandon(p->x);
 		free(p->runs);
 		drop_areas(p);
 	}

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "../image/image.h"
-#include "../image/writer.h"
+#include "../pages/page_xfer.h"
 
 struct precopy;     /* one process's */
 struct precopy_set; /* the tree's */
@@ -23,10 +23,9 @@ struct precopy_set; /* the tree's */
 struct precopy_set *precopy_run(struct image *img, pid_t root);
 /* pid's pre-copy, if it has one that the final dump can go on from. */
 struct precopy *precopy_find(struct precopy_set *s, pid_t pid);
-/* The final dump takes over the pages file and its writer: it finishes and
- * closes them itself. */
-void precopy_claim(struct precopy *p, struct image_data **pages,
-		   struct image_writer **wr);
+/* The final dump takes over the sink the pre-copy wrote into: it
+ * finishes it itself. */
+struct page_xfer *precopy_claim(struct precopy *p);
 /* Was the page at addr copied?  1: at *off in the pages file, the copy
  * going on up to *upto; 0: not, and *upto is where the next copied run
  * begins (UINT64_MAX if none). */
@@ -43,8 +42,14 @@ int precopy_area_flags(const struct precopy *p, const char *line,
 /* Bytes copied while running, and how long that took. */
 void precopy_stats(const struct precopy_set *s, uint64_t *bytes,
 		   double *ms);
+/* The processes of the tree under root as they are now, the root first
+ * (the tree may change until a freeze finds it exactly): at most max. */
+size_t precopy_tree(pid_t root, pid_t *out, size_t max);
+/* Under a seccomp filter (or its status unreadable): an injected call
+ * could kill it, so it is not armed for tracking. */
+int precopy_filtered(pid_t pid);
 /* Stop tracking writes (the kernel clears the protection of every page),
- * drop the pages files no final dump took, free everything. */
+ * drop the sinks no final dump took, free everything. */
 void precopy_end(struct precopy_set *s);
 
 #endif

@@ -28,6 +28,7 @@
 #include "../common/log.h"
 #include "../common/proc.h"
 #include "../proc/attrs.h"
+#include "../proc/cgroups.h"
 #include "../proc/creds.h"
 #include "dump.h"
 
@@ -249,9 +250,11 @@ static int dump_thread_regs(struct dump_ctx *ctx, struct tracee *tr,
 	th->sigmask = tr->sigmask;
 	if (peek_pending(ctx, tr->tid, 0, &th->pending, &th->n_pending) < 0)
 		return -1;
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tr->tid, sizeof(rc), &rc) >
-		    0 &&
-	    rc.rseq_abi_pointer) {
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tr->tid, sizeof(rc), &rc) <= 0)
+		return DUMP_FAIL(ctx, "cannot read the rseq registration of "
+				      "thread %d: %s",
+				 tr->tid, strerror(errno));
+	if (rc.rseq_abi_pointer) {
 		th->has_rseq_addr = th->has_rseq_len = th->has_rseq_sig = 1;
 		th->rseq_addr = rc.rseq_abi_pointer;
 		th->rseq_len = rc.rseq_abi_size;
@@ -454,7 +457,7 @@ int dump_task(struct dump_ctx *ctx)
 		t->stop_signal = (uint32_t)ctx->threads[0].stop_sig;
 	}
 	if (dump_stat(ctx, t) < 0 || dump_status(ctx, t) < 0 ||
-	    dump_rlimits(ctx, t) < 0)
+	    dump_rlimits(ctx, t) < 0 || cgroups_dump(ctx, t) < 0)
 		return -1;
 	for (size_t i = 0; i < ctx->nthreads; i++) {
 		Capcr__Thread *th = ARENA_NEW(ctx->arena, Capcr__Thread);

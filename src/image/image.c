@@ -490,7 +490,7 @@ static int write_msg(struct image *img, const char *name,
 	if (!h)
 		return -ENOMEM;
 	memcpy(h->magic, CAPCR_IMAGE_MAGIC, 8);
-	h->format = CAPCR_IMAGE_FORMAT;
+	h->format = img->format ? img->format : CAPCR_IMAGE_FORMAT_FULL;
 	h->length = (uint32_t)len;
 	protobuf_c_message_pack(msg, (uint8_t *)(h + 1));
 	r = write_file(img, name, h, sizeof(*h) + len, record);
@@ -818,6 +818,7 @@ int image_open(struct image *img, const char *dir, Capcr__Inventory **out,
 	buf = slurp(img, "inventory.img", &len, why, wl);
 	if (!buf)
 		return -1;
+	img->inv_xxh3 = XXH3_64bits(buf, len);
 	inv = unpack(&capcr__inventory__descriptor, buf, len, "inventory.img",
 		     why, wl);
 	free(buf);

@@ -14,8 +14,12 @@
 
 #include "capcr.pb-c.h"
 
-/* Version of the image format; bumped on every incompatible change. */
-#define CAPCR_IMAGE_FORMAT 3
+/* Version of the image format; bumped on every incompatible change.  The
+ * newest this capcr reads and writes. */
+#define CAPCR_IMAGE_FORMAT 4
+/* What a dump without a parent image is written as: everything of format
+ * 4 is about incremental images, so capcr of format 3 still reads it. */
+#define CAPCR_IMAGE_FORMAT_FULL 3
 /* The oldest format this capcr reads (docs/image-format.md, Changes). */
 #define CAPCR_IMAGE_FORMAT_MIN 2
 /* Every metadata file starts with this magic and the format version. */
@@ -40,6 +44,11 @@ struct image {
 	 * image is opened with (docs/security.md) */
 	uid_t owner_uid;
 	gid_t owner_gid;
+	/* reading: XXH3-64 of inventory.img, which an incremental image
+	 * records of its parent */
+	uint64_t inv_xxh3;
+	/* writing: the format version written (0: CAPCR_IMAGE_FORMAT_FULL) */
+	uint32_t format;
 	/* writing: bytes written so far, and the first failure to write or
 	 * to create a file, with its cause, for the user */
 	uint64_t written;

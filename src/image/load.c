@@ -53,6 +53,11 @@ static int load(struct image *img, struct image_set *s,
 		return snprintf(why, wl, "inventory.img: pids: %zu processes, "
 					 "at most %d", s->inv->n_pids,
 				IMAGE_PROCS_MAX), -1;
+	if (s->inv->predump)
+		return snprintf(why, wl, "%s is a pre-dump (capcr pre-dump): "
+					 "it holds memory only, for a later "
+					 "dump made with --prev-images-dir; "
+					 "restore that one", img->path), -1;
 	s->files = read_listed(img, sorted, nf, "files.img",
 			       &capcr__files__descriptor, why, wl);
 	if (!s->files)
@@ -101,6 +106,50 @@ int image_set_load(struct image *img, const char *dir, struct image_set *s,
 	r = load(img, s, sorted, why, wl);
 	free(sorted);
 	return r < 0 ? -1 : image_set_validate(s, why, wl);
+}
+
+static int load_mem(struct image *img, struct image_set *s,
+		    Capcr__ImageFile **sorted, char *why, size_t wl)
+{
+	char name[64];
+
+	if (!s->inv->n_pids || s->inv->n_pids > IMAGE_PROCS_MAX)
+		return snprintf(why, wl, "inventory.img: pids: %zu processes "
+					 "(1 to %d)", s->inv->n_pids,
+				IMAGE_PROCS_MAX), -1;
+	s->procs = calloc(s->inv->n_pids, sizeof(*s->procs));
+	if (!s->procs)
+		return snprintf(why, wl, "out of memory"), -1;
+	s->nprocs = s->inv->n_pids;
+	for (size_t i = 0; i < s->nprocs; i++) {
+		snprintf(name, sizeof(name), "mm-%d.img", s->inv->pids[i]);
+		s->procs[i].mm = read_listed(img, sorted, s->inv->n_files, name,
+					     &capcr__mm__descriptor, why, wl);
+		if (!s->procs[i].mm)
+			return -1;
+	}
+	return 0;
+}
+
+int image_mem_load(struct image *img, const char *dir, struct image_set *s,
+		   char *why, size_t wl)
+{
+	Capcr__ImageFile **sorted;
+	int r;
+
+	memset(s, 0, sizeof(*s));
+	if (image_open(img, dir, &s->inv, why, wl) < 0)
+		return -1;
+	sorted = malloc((s->inv->n_files + 1) * sizeof(*sorted));
+	if (!sorted)
+		return snprintf(why, wl, "out of memory"), -1;
+	if (s->inv->n_files)
+		memcpy(sorted, s->inv->files,
+		       s->inv->n_files * sizeof(*sorted));
+	qsort(sorted, s->inv->n_files, sizeof(*sorted), by_name);
+	r = load_mem(img, s, sorted, why, wl);
+	free(sorted);
+	return r < 0 ? -1 : image_mem_validate(s, why, wl);
 }
 
 void image_set_free(struct image_set *s)

@@ -46,4 +46,24 @@ void image_set_free(struct image_set *s);
  */
 int image_set_validate(const struct image_set *s, char *why, size_t whylen);
 
+/*
+ * The memory of an image alone: inventory.img and the mm-PID.img of each
+ * process (procs[i].mm; no task, descriptors or files.img), what a parent
+ * image gives the images after it.  image_mem_load opens DIR into img,
+ * reads and validates them (image_mem_validate: the inventory, each mm
+ * file as image_set_validate checks it); a pre-dump is read this way.
+ */
+int image_mem_load(struct image *img, const char *dir, struct image_set *s,
+		   char *why, size_t whylen);
+int image_mem_validate(const struct image_set *s, char *why, size_t whylen);
+/*
+ * Every run of process pid's areas mm that says it is in the parent image
+ * (parent_dir) is held there: by parent, the same process's areas in it
+ * (NULL: the parent has no such process), as its own pages or in turn in
+ * its parent (validate_parent.c).  0, or -1 with why.
+ */
+int image_parent_validate(const Capcr__Mm *mm, const Capcr__Mm *parent,
+			  int32_t pid, const char *parent_dir, char *why,
+			  size_t whylen);
+
 #endif

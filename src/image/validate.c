@@ -24,6 +24,7 @@
 
 #include "capcr/capinfo.h"
 #include "load.h"
+#include "validate_cgroups.h"
 
 /* x86_64 with 4-level page tables: the end of user space (TASK_SIZE). */
 #define USER_END 0x800000000000ull
@@ -71,6 +72,7 @@ struct vctx {
 	Capcr__ImageFile **names; /* the inventory's files, by name */
 	struct id_ref *pids;  /* the processes by PID */
 	int32_t **fds;        /* per process: its descriptor numbers, sorted */
+	int mem_only;         /* a pre-dump or a parent: inventory and mm */
 };
 
 static int bad(struct vctx *v, const char *fmt, ...)
@@ -158,8 +160,19 @@ static int check_inventory(struct vctx *v)
 
 	if (!inv)
 		return bad(v, "inventory.img is missing");
-	if (!v->s->files)
+	if (!v->s->files && !v->mem_only)
 		return bad(v, "files.img is missing");
+	if (!str_ok(inv->parent, PATH_MAX - 1, 0) ||
+	    (inv->parent && !inv->parent[0]))
+		return bad(v, "inventory.img: parent is empty or longer than "
+			      "PATH_MAX");
+	if (inv->parent && !inv->has_parent_inventory_xxh3)
+		return bad(v, "inventory.img: a parent without the checksum "
+			      "of its inventory");
+	/* sun_path of an abstract name, without its leading NUL */
+	if (!str_ok(inv->track_socket, 100, 0))
+		return bad(v, "inventory.img: track_socket is longer than "
+			      "100 bytes");
 	if (!inv->n_pids || !v->s->nprocs)
 		return bad(v, "inventory.img: pids: the image holds no process");
 	if (inv->n_pids > IMAGE_PROCS_MAX)
@@ -485,16 +498,19 @@ static int check_task(struct vctx *v, size_t i)
 	     (t->auxv.len && !t->auxv.data)))
 		return bad(v, "%s: auxv is %zu bytes (at most %d, whole words)",
 			   file, t->auxv.len, AUXV_MAX);
-	return 0;
+	return validate_cgroups(t, file, v->why, v->wl);
 }
 
 /* ---- mm-PID.img ---- */
 
 /* Page runs: inside their range [start, end), in order, not overlapping,
- * in the data file.  Overflow-free: every product is bounded first. */
+ * in the data file, or (parent_ok: an area of an incremental image) said
+ * to be in the parent image, which validate_parent.c checks against it.
+ * Overflow-free: every product is bounded first. */
 static int check_runs(struct vctx *v, const char *file, const char *what,
 		      size_t idx, Capcr__PageRun *const *runs, size_t n,
-		      uint64_t start, uint64_t end, uint64_t data_size)
+		      uint64_t start, uint64_t end, uint64_t data_size,
+		      int parent_ok)
 {
 	uint64_t prev = start;
 
@@ -515,6 +531,21 @@ static int check_runs(struct vctx *v, const char *file, const char *what,
 				   (unsigned long long)start,
 				   (unsigned long long)end);
 		uint64_t len = r->npages * PAGE;
+		if (r->in_parent && !parent_ok)
+			return bad(v, "%s: %s[%zu].pages[%zu] is in the parent "
+				      "image, but %s", file, what, idx, p,
+				   v->s->inv->parent ? "such runs are only of "
+						       "private areas"
+						     : "inventory.img names "
+						       "none");
+		if (r->in_parent && r->offset)
+			return bad(v, "%s: %s[%zu].pages[%zu]: in the parent "
+				      "image, at offset %llu", file, what, idx,
+				   p, (unsigned long long)r->offset);
+		if (r->in_parent) {
+			prev = r->vaddr + len;
+			continue;
+		}
 		if (r->offset > data_size || len > data_size - r->offset)
 			return bad(v, "%s: %s[%zu].pages[%zu]: %llu bytes at "
 				      "offset %llu are beyond the end of its "
@@ -579,7 +610,9 @@ static int check_mm(struct vctx *v, size_t i)
 		if (a->has_pgoff && (a->pgoff % PAGE || a->pgoff > INT64_MAX))
 			return bad(v, "%s: vmas[%zu].pgoff %#llx", file, k,
 				   (unsigned long long)a->pgoff);
-		if (a->has_shmem &&
+		/* A memory-only image has no files.img: its shared
+		 * memory is not read from it. */
+		if (a->has_shmem && files &&
 		    (a->shmem < 0 || (size_t)a->shmem >= files->n_shmem))
 			return bad(v, "%s: vmas[%zu].shmem %d: files.img has %zu "
 				      "shared memory objects", file, k,
@@ -595,7 +628,10 @@ static int check_mm(struct vctx *v, size_t i)
 			return bad(v, "%s: vmas[%zu]: pages outside user space",
 				   file, k);
 		if (check_runs(v, file, "vmas", k, a->pages, a->n_pages,
-			       a->start, a->end, pages_size) < 0)
+			       a->start, a->end, pages_size,
+			       v->s->inv->parent &&
+				       (a->kind == CAPCR__VMA_KIND__VMA_ANON_PRIVATE ||
+					a->kind == CAPCR__VMA_KIND__VMA_FILE_PRIVATE)) < 0)
 			return -1;
 	}
 	return 0;
@@ -1144,7 +1180,7 @@ static int check_file(struct vctx *v, size_t k)
 			      "or no size", fn, k);
 	if (f->n_data_runs &&
 	    check_runs(v, fn, "files", k, f->data_runs, f->n_data_runs, 0,
-		       (f->size + PAGE - 1) / PAGE * PAGE, data) < 0)
+		       (f->size + PAGE - 1) / PAGE * PAGE, data, 0) < 0)
 		return -1;
 	if ((f->has_owner_type && f->owner_type > 2) ||
 	    (f->has_owner_pid && (f->owner_pid <= 0 || f->owner_pid >= PID_LIMIT)) ||
@@ -1243,7 +1279,7 @@ static int check_shmem(struct vctx *v, size_t k)
 	if (sh->n_runs && !end)
 		return bad(v, "%s: shmem[%zu]: runs in an empty object", fn, k);
 	return sh->n_runs ? check_runs(v, fn, "shmem", k, sh->runs, sh->n_runs,
-				       0, end, data)
+				       0, end, data, 0)
 			  : 0;
 }
 
@@ -1347,5 +1383,29 @@ int image_set_validate(const struct image_set *s, char *why, size_t wl)
 	for (size_t i = 0; v.fds && i < s->nprocs; i++)
 		free(v.fds[i]);
 	free(v.fds);
+	return r;
+}
+
+int image_mem_validate(const struct image_set *s, char *why, size_t wl)
+{
+	struct vctx v = { s, why, wl, NULL, NULL, NULL, 1 };
+	int32_t *pids = NULL;
+	int r = check_inventory(&v);
+
+	if (!r && !(pids = malloc(s->nprocs * sizeof(*pids) + 1)))
+		r = bad(&v, "out of memory");
+	if (!r) {
+		memcpy(pids, s->inv->pids, s->nprocs * sizeof(*pids));
+		qsort(pids, s->nprocs, sizeof(*pids), by_int);
+		for (size_t i = 1; i < s->nprocs; i++)
+			if (pids[i] == pids[i - 1])
+				r = bad(&v, "inventory.img: pids: %d twice",
+					pids[i]);
+	}
+	for (size_t i = 0; !r && i < s->nprocs; i++)
+		if (s->procs[i].mm)
+			r = check_mm(&v, i);
+	free(pids);
+	free(v.names);
 	return r;
 }

@@ -71,10 +71,21 @@ void tracee_wait_blocking(int on)
 	wait_blocking = on;
 }
 
-int tracee_wait(pid_t tid, int *status)
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* tracee_wait, giving up with -ETIMEDOUT after ms milliseconds (none when
+ * ms < 0): for a stop that only a request of ours brings. */
+static int wait_within(pid_t tid, int *status, int ms)
 {
 	const struct timespec tick = { 0, 100 * 1000 * 1000 };
 	sigset_t chld, cur;
+	uint64_t end = ms < 0 ? UINT64_MAX : mono_ms() + (uint64_t)ms;
 
 	while (wait_blocking) {
 		pid_t w = waitpid(tid, status, __WALL);
@@ -99,6 +110,8 @@ int tracee_wait(pid_t tid, int *status)
 			continue;
 		if (idle++ && tracee_dead(tid))
 			return -ESRCH;
+		if (mono_ms() >= end)
+			return -ETIMEDOUT;
 		if (can_wait) {
 			sigtimedwait(&chld, NULL, &tick);
 		} else {
@@ -109,6 +122,11 @@ int tracee_wait(pid_t tid, int *status)
 	if (WIFEXITED(*status) || WIFSIGNALED(*status))
 		return -ESRCH;
 	return 0;
+}
+
+int tracee_wait(pid_t tid, int *status)
+{
+	return wait_within(tid, status, -1);
 }
 
 int tracee_reap(pid_t tid, int secs)
@@ -288,7 +306,13 @@ int tracee_seize(struct tracee *t, pid_t tid, unsigned options)
 	return 0;
 fail:
 	r = -errno;
-	ptrace(PTRACE_DETACH, tid, 0, 0);
+	if (ptrace(PTRACE_DETACH, tid, 0, 0) < 0 && errno == ESRCH &&
+	    !tracee_dead(tid)) {
+		/* Ours but not stopped (our interrupt failed): only a
+		 * stopped thread can be let go, so stop it first. */
+		ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+		let_go_once_stopped(t, 0);
+	}
 	t->seized = 0;
 	return r;
 }
@@ -375,7 +399,10 @@ static int back_to_signal_stop(struct tracee *t)
 	    ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
 		return -errno;
 	for (;;) {
-		int r = tracee_wait(t->tid, &status);
+		/* The trap comes at once (the thread runs no code of its
+		 * own first); should it never come, the thread goes on
+		 * as itself and capcr must not wait for it for ever. */
+		int r = wait_within(t->tid, &status, 5000);
 		if (r < 0)
 			return r;
 		if ((status >> 16) == PTRACE_EVENT_STOP)
@@ -425,7 +452,7 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 {
 	struct user_regs_struct r = t->regs;
 	uint64_t all = ~0ULL;
-	int status, entered = 0;
+	int status, entered = 0, stops = 0;
 	long ret;
 
 	int e;
@@ -466,6 +493,7 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 	for (;;) {
 		if ((e = tracee_wait(t->tid, &status)) < 0) {
 			errno = t->lost = -e; /* it is gone */
+			t->stop_unseen = e != -ESRCH;
 			return TRACEE_INJECT_FAILED;
 		}
 		int sig = WSTOPSIG(status);
@@ -473,6 +501,18 @@ long tracee_syscall(struct tracee *t, long nr, long a1, long a2, long a3,
 		    (sig == (SIGTRAP | 0x80) || sig == SIGTRAP)) {
 			if (step || entered++)
 				break; /* the exit stop, or the step's trap */
+		}
+		/* A fault of the call itself comes back at every resume:
+		 * the call cannot be made here. */
+		if (WIFSTOPPED(status) && (status >> 16) == 0 &&
+		    (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+		     sig == SIGFPE)) {
+			errno = EFAULT;
+			goto broken;
+		}
+		if (++stops > 64) {
+			errno = EPROTO; /* stops without end */
+			goto broken;
 		}
 		/* The entry stop, or an event such as PTRACE_EVENT_CLONE
 		 * while an injected clone runs, or a group stop: go on to
@@ -519,6 +559,44 @@ long tracee_call(struct tracee *t, long nr, long a1, long a2, long a3,
 	return r <= TRACEE_INJECT_FAILED ? -(errno ? errno : EIO) : r;
 }
 
+/*
+ * A wait for the stops of a call of ours failed, not the thread: the
+ * thread still reaches them.  Collect them up to the call's end, so that
+ * the thread is released from a stop it was seen in (a resume from one
+ * never collected was seen to run on without the stop
+ * PTRACE_INTERRUPT asks for, and a wait for it never ended).  0, or
+ * -errno when the thread is not seen to get there within seconds.
+ */
+static int finish_call(struct tracee *t)
+{
+	int step = t->keep_borrowed;
+
+	for (int k = 0; k < 16; k++) {
+		struct __ptrace_syscall_info si;
+		int st, r = wait_within(t->tid, &st, 5000);
+
+		if (r < 0)
+			return r;
+		int sig = WSTOPSIG(st);
+		if ((st >> 16) == 0 && sig == SIGTRAP && step) {
+			t->at_exit_stop = 0;
+			break;
+		}
+		if ((st >> 16) == 0 && sig == (SIGTRAP | 0x80) &&
+		    ptrace(PTRACE_GET_SYSCALL_INFO, t->tid, sizeof(si), &si) > 0 &&
+		    si.op == PTRACE_SYSCALL_INFO_EXIT) {
+			t->at_exit_stop = 1;
+			break;
+		}
+		/* The call's entry, or an event on the way: on to its end. */
+		if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_SYSCALL, t->tid,
+			   0, 0) < 0)
+			return -errno;
+	}
+	t->stop_unseen = 0;
+	return 0;
+}
+
 int tracee_release(struct tracee *t)
 {
 	int r = 0;
@@ -526,6 +604,13 @@ int tracee_release(struct tracee *t)
 	if (!t->seized)
 		return 0;
 	t->borrowed = 0; /* what follows sets both */
+	if (t->stop_unseen && (r = finish_call(t)) < 0) {
+		/* Never seen to stop: it stays ours until capcr ends (the
+		 * kernel then lets it go), its rescue frame leading it back
+		 * to its own state. */
+		t->seized = 0;
+		return r;
+	}
 	if (same_if_made_again(&t->regs)) {
 		if (made_again(t) < 0 ||
 		    ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(t->sigmask),

@@ -38,6 +38,8 @@ struct tracee {
 	int lost;          /* an injected call broke off: its errno, and no
 			    * further call is tried (where the thread stopped
 			    * is not known) */
+	int stop_unseen;   /* and the wait for its stop failed (not the
+			    * thread): that stop is still to be collected */
 	int keep_borrowed; /* a thread of a process capcr is making, killed
 			    * if capcr dies (restore): its registers and mask
 			    * are handed back only when it is let go or walked

@@ -31,6 +31,7 @@
 #include "../dump/dump.h"
 #include "../files/files.h"
 #include "../proc/attrs.h"
+#include "../proc/cgroups.h"
 #include "restore.h"
 
 static void say(struct restore_tree *t, int ok, const char *fmt, ...)
@@ -300,6 +301,11 @@ void restore_prelude(struct restore_tree *t, size_t idx)
 	if (getppid() != parent)
 		_exit(1);
 	say(t, 1, "made");
+	/* Into its cgroups before anything else: its children are born
+	 * there, and its memory is charged there (cgroups.c). */
+	char cw[400];
+	if (cgroups_join(t, idx, cw, sizeof(cw)) < 0)
+		DIE(t, "%s", cw);
 	if (me->task->sid == me->pid && setsid() < 0)
 		DIE(t, "setsid: %s", strerror(errno));
 	else if (me->task->sid != me->pid && me->task->pgid == me->pid &&

@@ -45,11 +45,13 @@
 #include "../files/locks.h"
 #include "../files/sysvipc.h"
 #include "../image/load.h"
+#include "../pages/page_chain.h"
 #include "../monitor/commands.h"
 #include "../monitor/pd_service.h"
 #include "../monitor/supervise.h"
 #include "capcr/capinfo.h"
 #include "../proc/attrs.h"
+#include "../proc/cgroups.h"
 #include "../files/tcp.h"
 #include "../proc/creds.h"
 #include "made.h"
@@ -76,6 +78,9 @@ static int read_images(struct restore_tree *t, const char *dir, char *why,
 	struct image_set s;
 	int r = image_set_load(&t->img, dir, &s, why, wl);
 
+	/* An incremental image: its parents, as checked as it is. */
+	if (!r)
+		r = page_chain_open(&t->chain, &t->img, &s, why, wl);
 	t->inv = s.inv;
 	t->files = s.files;
 	t->procs = calloc(s.nprocs + 1, sizeof(*t->procs));
@@ -211,6 +216,12 @@ static int keep(struct restore_ctx *c, int fd)
 	}
 	c->svc.keep[c->svc.nkeep++] = hi;
 	return hi;
+}
+
+/* keep, for the page layer (a pages file of the image or a parent). */
+static int keep_page_file(void *arg, int fd)
+{
+	return keep(arg, fd);
 }
 
 static int make_in_order(struct restore_tree *t, struct file_restore_env *env,
@@ -360,9 +371,7 @@ static void adopt_sessions(struct restore_tree *t, struct pd_service *pd)
 static int open_services(struct restore_tree *t, size_t i)
 {
 	struct restore_ctx *c = &t->procs[i];
-	char name[64];
-
-	c->svc.pages = c->svc.exe = -1;
+	c->svc.exe = -1;
 	c->svc.vma = calloc(c->mm->n_vmas + 1, sizeof(int));
 	if (!c->svc.vma)
 		return restore_fail(c, "out of memory");
@@ -370,11 +379,9 @@ static int open_services(struct restore_tree *t, size_t i)
 		c->svc.vma[v] = -1;
 	if (c->task->zombie)
 		return 0;
-	snprintf(name, sizeof(name), "pages-%d.img", c->pid);
-	c->svc.pages = keep(c, image_open_data(&t->img, name));
-	if (c->svc.pages < 0)
-		return restore_fail(c, "cannot open %s: %s", name,
-				    strerror(errno));
+	if (page_read_open(&c->pages, &t->img, c->mm, c->pid, t->chain,
+			   keep_page_file, c, c->why, sizeof(c->why)) < 0)
+		return -1;
 	c->svc.exe = c->task->exe
 			     ? keep(c, files_open_as(t->img.owner_uid,
 						     t->img.owner_gid,
@@ -536,6 +543,7 @@ static void close_made(struct restore_tree *t)
 	if (t->status_wr >= 0)
 		close(t->status_wr);
 	t->status_wr = -1;
+	cgroups_close(t);
 }
 
 static void tree_free(struct restore_tree *t)
@@ -559,6 +567,7 @@ static void tree_free(struct restore_tree *t)
 			capcr__fd_table__free_unpacked(c->fdt, NULL);
 		free(c->svc.vma);
 		free(c->svc.keep);
+		page_read_close(&c->pages);
 		free(c->threads);
 	}
 	free(t->procs);
@@ -571,6 +580,9 @@ static void tree_free(struct restore_tree *t)
 	t->inv = NULL;
 	free(t->inherited);
 	t->inherited = NULL;
+	cgroups_free(t);
+	page_chain_close(t->chain);
+	t->chain = NULL;
 	if (t->status_rd >= 0)
 		close(t->status_rd);
 	t->status_rd = -1;
@@ -635,6 +647,18 @@ static void usage_restore(FILE *out)
 		"                                image holds (dumped with\n"
 		"                                --file-locks); an image with\n"
 		"                                locks is refused without it\n"
+		"      --manage-cgroups[=MODE]   what to do with the cgroups the\n"
+		"                                processes were in; without it,\n"
+		"                                each joins its own, and a\n"
+		"                                missing one fails the restore.\n"
+		"                                MODE (CRIU's): soft (the default)\n"
+		"                                creates missing ones with their\n"
+		"                                recorded properties; full sets\n"
+		"                                those on existing ones too;\n"
+		"                                strict (props) sets them on all\n"
+		"                                and creates none; ignore (none)\n"
+		"                                leaves the processes in capcr\n"
+		"                                restore's cgroups\n"
 		"      --tcp-established         restore the TCP connections to\n"
 		"                                peers outside the image (dumped\n"
 		"                                with --tcp-established) and lift\n"
@@ -659,6 +683,7 @@ int cmd_restore(int argc, char **argv)
 		{ "shell-job", no_argument, NULL, 'j' },
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "tcp-established", no_argument, NULL, 'e' },
+		{ "manage-cgroups", optional_argument, NULL, 'G' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -668,6 +693,7 @@ int cmd_restore(int argc, char **argv)
 	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
 	int detach = 0, file_locks = 0, c, sp[2] = { -1, -1 };
+	enum cgroups_mode cg_mode = CGROUPS_DEFAULT;
 	pid_t root = -1;
 	char why[600] = "";
 
@@ -694,6 +720,14 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case 'e':
 			tcp_restore_allow_external(1);
+			break;
+		case 'G':
+			if (cgroups_parse_mode(optarg, &cg_mode) < 0) {
+				capcr_err("--manage-cgroups=%s: the modes are "
+					  "soft, full, strict, props, ignore "
+					  "and none", optarg);
+				return 2;
+			}
 			break;
 		case 'D':
 			dir = optarg;
@@ -754,6 +788,10 @@ int cmd_restore(int argc, char **argv)
 			 (unsigned long long)nofile.rlim_cur, need);
 		goto fail;
 	}
+	/* Cgroups made before anything is put in them; a failure from here
+	 * on removes those made. */
+	if (cgroups_prepare(&t, cg_mode, why, sizeof(why)) < 0)
+		goto fail;
 	struct timespec t_read;
 	clock_gettime(CLOCK_MONOTONIC, &t_read);
 	if (make_files(&t, why, sizeof(why)) < 0)
@@ -845,7 +883,8 @@ int cmd_restore(int argc, char **argv)
 	}
 	sysv_finish(t.files);
 	/* Every checksum must hold before any of them runs. */
-	if (image_verify_finish(&t.img, why, sizeof(why)) < 0)
+	if (image_verify_finish(&t.img, why, sizeof(why)) < 0 ||
+	    page_chain_verify(t.chain, why, sizeof(why)) < 0)
 		goto fail;
 	/* Whoever waits for the pidfile must find it once they run: a
 	 * pidfile that cannot be written fails the restore, before anything
@@ -903,6 +942,8 @@ fail:;
 	/* Its threads' waits end with what they waited for. */
 	pool_end(pool);
 	sysv_remove_made(&t.sysv_made);
+	/* Empty now that every process made is reaped. */
+	cgroups_undo(&t);
 	capcr_err("restore from %s failed: %s%s", dir,
 		  why[0] ? why : "unknown error",
 		  made.n && !left ? "; every process it made was ended" : "");

@@ -8,12 +8,12 @@
 
 #include "../files/sysvipc.h"
 #include "../image/image.h"
+#include "../pages/page_read.h"
 #include "../ptrace/inject.h"
 
 /* Descriptors capcr restore hands one process for its takeover; they live
  * above every number of the image and are closed before it runs. */
 struct service_fds {
-	int pages;          /* pages-PID.img */
 	int exe;            /* for PR_SET_MM_MAP */
 	int *vma;           /* per VMA: file or memfd to map, or -1 */
 	int *keep;          /* all of the above */
@@ -31,6 +31,7 @@ struct restore_ctx {
 	Capcr__Mm *mm;
 	Capcr__FdTable *fdt;
 	struct service_fds svc;
+	struct page_read pages; /* where its pages come from */
 	struct tracee t;        /* its leader, stopped */
 	struct tracee *threads; /* its other threads, stopped */
 	size_t nthreads;
@@ -44,6 +45,7 @@ struct restore_tree {
 	struct image img;
 	Capcr__Inventory *inv;
 	Capcr__Files *files;
+	struct page_chain *chain; /* the image's parents, or NULL */
 	int *file_fd;          /* per File: the object, made by capcr restore */
 	int *shmem_fd;         /* per Files.shmem: the object, made */
 	struct restore_ctx *procs; /* procs[0] is the root */
@@ -55,6 +57,7 @@ struct restore_tree {
 	struct pd_end *pd_ends; /* ipc PD sessions: the monitor's ends */
 	unsigned npd_ends;
 	struct sysv_made sysv_made; /* SysV objects made, undone on failure */
+	struct cgroups_plan *cgroups; /* where each process goes (cgroups.c) */
 	unsigned char *inherited; /* fds capcr restore was started with */
 	int ninherited;
 };

@@ -53,11 +53,11 @@
 #endif
 #ifndef PR_TIMER_CREATE_RESTORE_IDS
 #define PR_TIMER_CREATE_RESTORE_IDS 77
+#endif
 /* Runs this long or longer are faulted in at once (MADV_POPULATE_WRITE,
  * 5.14) before they are filled: the pread then copies into present pages
  * instead of taking a fault every 4 KiB. */
 #define POPULATE_MIN (64 * 4096)
-#endif
 
 struct rseq_config {
 	uint64_t ptr;
@@ -249,6 +249,30 @@ static int replace_specials(struct restore_ctx *ctx)
 	return 0;
 }
 
+/* The process reads len bytes at off of its descriptor fd into vaddr:
+ * one copy, at kernel speed, in pieces of at most 1 GiB. */
+static int fill_pread(void *arg, int fd, uint64_t vaddr, uint64_t len,
+		      uint64_t off)
+{
+	struct restore_ctx *ctx = arg;
+
+	while (len) {
+		long chunk = len > (1UL << 30) ? (1L << 30) : (long)len;
+		long got = sys(ctx, SYS_pread64, fd, (long)vaddr, chunk,
+			       (long)off, 0, 0);
+		if (got <= 0)
+			return restore_fail(ctx, "cannot fill memory at %#" PRIx64
+						 ": %s",
+					    vaddr,
+					    got ? strerror((int)-got)
+						: "pages image too short");
+		vaddr += (uint64_t)got;
+		off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
 static int map_areas(struct restore_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
@@ -294,31 +318,16 @@ static int map_areas(struct restore_ctx *ctx)
 						 " %s: %s", v->start, v->end,
 					    v->path ? v->path : v->name ? v->name : "",
 					    strerror(r < 0 ? (int)-r : EFAULT));
-		/* Fill: straight from the pages file into the area. */
+		/* Fill: straight from the pages files into the area. */
 		for (size_t p = 0; p < v->n_pages; p++) {
 			uint64_t addr = v->pages[p]->vaddr;
-			uint64_t left = v->pages[p]->npages * 4096;
-			uint64_t off2 = v->pages[p]->offset;
-			if (left >= POPULATE_MIN)
-				sys(ctx, SYS_madvise, (long)addr, (long)left,
+			uint64_t len = v->pages[p]->npages * 4096;
+			if (len >= POPULATE_MIN)
+				sys(ctx, SYS_madvise, (long)addr, (long)len,
 				    23 /* MADV_POPULATE_WRITE */, 0, 0, 0);
-			while (left) {
-				long chunk = left > (1UL << 30) ? (1L << 30)
-								: (long)left;
-				long got = sys(ctx, SYS_pread64, ctx->svc.pages,
-					       (long)addr, chunk, (long)off2, 0,
-					       0);
-				if (got <= 0)
-					return restore_fail(
-						ctx, "cannot fill memory at %#" PRIx64
-						     ": %s",
-						addr,
-						got ? strerror((int)-got)
-						    : "pages image too short");
-				addr += (uint64_t)got;
-				off2 += (uint64_t)got;
-				left -= (uint64_t)got;
-			}
+			if (page_read_fill(&ctx->pages, addr, addr + len,
+					   fill_pread, ctx) < 0)
+				return -1;
 		}
 		if (prot != (long)v->prot &&
 		    (r = sys(ctx, SYS_mprotect, (long)v->start,
@@ -617,9 +626,17 @@ static int spawn_thread(struct restore_ctx *ctx, pid_t tid, struct tracee *out)
 	out->seized = 1;
 	out->keep_borrowed = 1; /* EXITKILL: it dies with capcr */
 	out->gadget = ctx->t.gadget;
-	if (tracee_wait(tid, &status) < 0 || !WIFSTOPPED(status) ||
-	    ptrace(PTRACE_GETREGS, tid, 0, &out->regs) < 0)
-		return restore_fail(ctx, "thread %d did not stop at birth", tid);
+	int w = tracee_wait(tid, &status);
+	if (w < 0)
+		return restore_fail(ctx, "thread %d did not stop at birth: %s",
+				    tid, strerror(-w));
+	if (!WIFSTOPPED(status))
+		return restore_fail(ctx, "thread %d did not stop at birth "
+					 "(wait status %#x)", tid, status);
+	if (ptrace(PTRACE_GETREGS, tid, 0, &out->regs) < 0)
+		return restore_fail(ctx, "cannot read the registers of thread "
+					 "%d at its birth: %s",
+				    tid, strerror(errno));
 	return 0;
 }
 
@@ -694,9 +711,12 @@ int restore_takeover(struct restore_ctx *ctx)
 		   &ctx->t.sigmask) < 0)
 		return restore_fail(ctx, "cannot take over the new process: %s",
 				    strerror(errno));
-	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->pid, sizeof(rc), &rc) >
-		    0 &&
-	    rc.ptr &&
+	/* capcr restore's own rseq area, inherited: it must go before the
+	 * memory does, or every return to user mode faults. */
+	if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, ctx->pid, sizeof(rc), &rc) <= 0)
+		return restore_fail(ctx, "cannot read the new process's rseq "
+					 "registration: %s", strerror(errno));
+	if (rc.ptr &&
 	    (r = sys(ctx, SYS_rseq, (long)rc.ptr, rc.size, 1 /* unregister */,
 		     rc.sig, 0, 0)) < 0)
 		return restore_fail(ctx, "cannot drop the new process's rseq: %s",

@@ -11,6 +11,9 @@
  *                                    ends in SUFFIX -> MODE (octal, the
  *                                    file-type bits kept)
  *   img_edit DIR fd PID OLD NEW      Fd.fd OLD -> NEW          (fds-PID.img)
+ *   img_edit DIR drop-runs PID       every page run of mm-PID.img dropped
+ *   img_edit DIR rehash-parent PDIR  Inventory.parent_inventory_xxh3 set to
+ *                                    the checksum of PDIR/inventory.img
  *   img_edit DIR sockopt KIND OPT V  File.sockopts.OPT = V on every socket
  *                                    of KIND (unix, tcp, udp: by domain
  *                                    and type); OPT is mark, priority,
@@ -181,6 +184,32 @@ int main(int argc, char **argv)
 	uint64_t size, hash;
 	char name[64];
 
+	if (argc == 4 && !strcmp(argv[2], "drop-runs")) {
+		dir = argv[1];
+		snprintf(name, sizeof(name), "mm-%s.img", argv[3]);
+		Capcr__Mm *mm = unpack_file(name, &capcr__mm__descriptor);
+		for (size_t i = 0; i < mm->n_vmas; i++) {
+			changed += mm->vmas[i]->n_pages > 0;
+			mm->vmas[i]->n_pages = 0;
+		}
+		store(name, &mm->base, &size, &hash);
+		reinventory(name, size, hash);
+		printf("%d changed\n", changed);
+		return changed ? 0 : 1;
+	}
+	if (argc == 4 && !strcmp(argv[2], "rehash-parent")) {
+		size_t len;
+		dir = argv[3];
+		uint8_t *buf = load("inventory.img", &len);
+		dir = argv[1];
+		Capcr__Inventory *inv = unpack_file("inventory.img",
+						    &capcr__inventory__descriptor);
+		inv->has_parent_inventory_xxh3 = 1;
+		inv->parent_inventory_xxh3 = XXH3_64bits(buf, len);
+		store("inventory.img", &inv->base, &size, &hash);
+		printf("1 changed\n");
+		return 0;
+	}
 	if (argc < 5)
 		die("usage: img_edit DIR path|data-file|mode|fd|sockopt ARGS");
 	if (!strcmp(argv[2], "sockopt") && argc != 6)
