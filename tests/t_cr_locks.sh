@@ -1,14 +1,15 @@
 #!/bin/bash
 # File locks (capcr dump/restore --file-locks, src/files/locks.c) with
 # tests/progs/cr_locks.c: an flock lock, two POSIX locks on one file (which
-# it also maps), an OFD lock on another; after the go file it checks from
-# a forked child that each is still held, with its type, range and owner.
+# it also maps), an OFD lock on another, a read lease on a fourth; after
+# the go file it checks from a forked child that each lock is still held,
+# with its type, range and owner, and that the lease is its own.
 #
 #   plain       cr_locks runs without a dump and passes
 #   refused     dump without --file-locks fails, naming the process, the
 #               descriptor, the file and --file-locks; no image is left,
 #               the process runs on untraced and passes its checks
-#   cycle       dump --file-locks: capcr show lists the four locks;
+#   cycle       dump --file-locks: capcr show lists the five locks;
 #               restore without --file-locks is refused and leaves nothing;
 #               restore --file-locks brings it back with its PID, its POSIX
 #               locks in /proc/locks under that PID, and it passes
@@ -86,14 +87,15 @@ got = sorted((l["fd"], l["kind"], l["type"], l.get("start"), l.get("len"))
 want = sorted([(3, "flock", "write", None, None),
                (4, "posix", "write", 0, 100),
                (4, "posix", "read", 200, 100),
-               (5, "ofd", "write", 10, 10)])
+               (5, "ofd", "write", 10, 10),
+               (7, "lease", "read", None, None)])
 if got != want:
     print("locks %s, expected %s" % (got, want))
     sys.exit(1)
 EOF
-			ok "capcr show lists the four locks with their kinds, types, ranges"
+			ok "capcr show lists the five locks with their kinds, types, ranges"
 		else
-			not_ok "capcr show lists the four locks with their kinds, types, ranges"
+			not_ok "capcr show lists the five locks with their kinds, types, ranges"
 			sed 's/^/      /' "$T/$tag.show.log" "$T/$tag.show.err"
 		fi
 		"$CAPCR" restore -D "$img" >"$T/$tag.nolocks.out" 2>"$T/$tag.nolocks.err" </dev/null

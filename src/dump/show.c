@@ -453,7 +453,7 @@ static void show_json(const Capcr__Inventory *inv, const Capcr__Files *files,
 		json_arr_open(&j, "locks");
 		for (size_t k = 0; k < p[i].fdt->n_locks; k++) {
 			static const char *const kinds[] = { "posix", "ofd",
-							     "flock" };
+							     "flock", "lease" };
 			const Capcr__FileLock *l = p[i].fdt->locks[k];
 			json_obj_open(&j, NULL);
 			json_int(&j, "fd", l->fd);

@@ -79,11 +79,21 @@ static int parse_line(const char *s, struct lk_line *l)
 	l->kind = !strcmp(tok[i], "POSIX")  ? CAPCR__LOCK_KIND__LOCK_POSIX :
 		  !strcmp(tok[i], "OFDLCK") ? CAPCR__LOCK_KIND__LOCK_OFD :
 		  !strcmp(tok[i], "FLOCK")  ? CAPCR__LOCK_KIND__LOCK_FLOCK :
+		  !strcmp(tok[i], "LEASE")  ? CAPCR__LOCK_KIND__LOCK_LEASE :
 					      -1;
 	/* Mandatory locks are gone since Linux 5.15; a lock that says
-	 * otherwise is one capcr does not know. */
-	if (l->kind >= 0 && strcmp(tok[i + 1], "ADVISORY"))
+	 * otherwise is one capcr does not know.  A lease is ACTIVE, or
+	 * BREAKING/BREAKER while an open of the file waits for it: that
+	 * one is on its way out and refused. */
+	if (l->kind == CAPCR__LOCK_KIND__LOCK_LEASE) {
+		if (strcmp(tok[i + 1], "ACTIVE")) {
+			snprintf(l->name, sizeof(l->name), "LEASE %s",
+				 tok[i + 1]);
+			l->kind = -1;
+		}
+	} else if (l->kind >= 0 && strcmp(tok[i + 1], "ADVISORY")) {
 		l->kind = -1;
+	}
 	l->type = !strcmp(tok[i + 2], "WRITE") ? F_WRLCK :
 		  !strcmp(tok[i + 2], "READ")  ? F_RDLCK :
 						 -1;
@@ -110,6 +120,10 @@ static void describe(int kind, int type, int64_t start, int64_t len, char *buf,
 	if (kind == CAPCR__LOCK_KIND__LOCK_FLOCK) {
 		snprintf(buf, n, "a%s flock lock",
 			 type == F_WRLCK ? "n exclusive" : " shared");
+		return;
+	}
+	if (kind == CAPCR__LOCK_KIND__LOCK_LEASE) {
+		snprintf(buf, n, "a %s lease", t);
 		return;
 	}
 	if (len == 0)
@@ -154,17 +168,16 @@ int locks_dump_fd(struct locks_dump *ld, struct arena *a, Capcr__FdTable *fdt,
 				"descriptor %d (%s): capcr cannot "
 				"checkpoint %s",
 				pid, l.name, fd, path,
-				!strcmp(l.name, "LEASE") ||
-						!strcmp(l.name, "DELEG") ?
-					"file leases yet" :
+				!strncmp(l.name, "LEASE", 5) ?
+					"a lease being broken" :
 					"it");
 			break;
 		}
 		if (l.kind == CAPCR__LOCK_KIND__LOCK_POSIX ? !posix : !shared)
 			continue;
-		int64_t len = l.kind == CAPCR__LOCK_KIND__LOCK_FLOCK ? 0 :
-			      l.end < 0				     ? 0 :
-					  l.end - l.start + 1;
+		int ranged = l.kind == CAPCR__LOCK_KIND__LOCK_POSIX ||
+			     l.kind == CAPCR__LOCK_KIND__LOCK_OFD;
+		int64_t len = !ranged || l.end < 0 ? 0 : l.end - l.start + 1;
 		describe(l.kind, l.type, l.start, len, what, sizeof(what));
 		/* A POSIX lock shown here belongs to this descriptor table;
 		 * another PID means a table shared with another process
@@ -191,7 +204,7 @@ int locks_dump_fd(struct locks_dump *ld, struct arena *a, Capcr__FdTable *fdt,
 		k->kind = (Capcr__LockKind)l.kind;
 		k->fd = fd;
 		k->type = (uint32_t)l.type;
-		if (l.kind != CAPCR__LOCK_KIND__LOCK_FLOCK) {
+		if (ranged) {
 			k->has_start = k->has_len = 1;
 			k->start = l.start;
 			k->len = len;
@@ -271,6 +284,10 @@ int locks_restore(const Capcr__FdTable *fdt, const Capcr__Files *files,
 			r = c->flock(c->arg, l->fd,
 				     (l->type == F_WRLCK ? LOCK_EX : LOCK_SH) |
 					     LOCK_NB);
+		} else if (l->kind == CAPCR__LOCK_KIND__LOCK_LEASE) {
+			/* Taken by the process itself: the lease's break
+			 * signal goes to the one that set it. */
+			r = c->setlease(c->arg, l->fd, (int)l->type);
 		} else {
 			struct flock fl = {
 				.l_type = (short)l->type,

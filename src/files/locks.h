@@ -51,6 +51,8 @@ struct locks_caller {
 	/* fcntl(fd, cmd, fl); fl is copied into the process */
 	long (*fcntl_lock)(void *arg, int fd, int cmd, const struct flock *fl);
 	long (*flock)(void *arg, int fd, int op);
+	/* fcntl(fd, F_SETLEASE, type) */
+	long (*setlease)(void *arg, int fd, int type);
 };
 
 /* Take every lock of fdt again in process pid, which holds every

@@ -730,11 +730,12 @@ static int check_locks(struct vctx *v, size_t i)
 	int r = 0;
 	for (size_t k = 0; k < t->n_locks && !r; k++) {
 		const Capcr__FileLock *l = t->locks[k];
-		int fcntl_lock = l->kind != CAPCR__LOCK_KIND__LOCK_FLOCK;
+		int fcntl_lock = l->kind == CAPCR__LOCK_KIND__LOCK_POSIX ||
+				 l->kind == CAPCR__LOCK_KIND__LOCK_OFD;
 		Capcr__Fd key = { .fd = l->fd }, *kp = &key;
 		Capcr__Fd **hit = bsearch(&kp, by_fd, t->n_fds, sizeof(*by_fd),
 					  by_fd_ptr);
-		if ((unsigned)l->kind > CAPCR__LOCK_KIND__LOCK_FLOCK)
+		if ((unsigned)l->kind > CAPCR__LOCK_KIND__LOCK_LEASE)
 			r = bad(v, "%s: locks[%zu].kind %d", file, k, l->kind);
 		else if (l->type != F_RDLCK && l->type != F_WRLCK)
 			r = bad(v, "%s: locks[%zu].type %u is neither F_RDLCK "
@@ -751,8 +752,16 @@ static int check_locks(struct vctx *v, size_t i)
 				(long long)l->start, (long long)l->len);
 		else if (!fcntl_lock && ((l->has_start && l->start) ||
 					 (l->has_len && l->len)))
-			r = bad(v, "%s: locks[%zu]: a flock lock has no range",
-				file, k);
+			r = bad(v, "%s: locks[%zu]: a flock lock or lease has "
+				   "no range", file, k);
+		if (!r && l->kind == CAPCR__LOCK_KIND__LOCK_LEASE &&
+		    l->type == F_RDLCK &&
+		    (files->files[(*hit)->file]->flags & O_ACCMODE) != O_RDONLY)
+			/* the kernel's rule: a read lease is taken through a
+			 * description open for reading only */
+			r = bad(v, "%s: locks[%zu]: a read lease on descriptor "
+				   "%d, whose file is not open read-only",
+				file, k, l->fd);
 		if (r || !fcntl_lock)
 			continue;
 		/* index validated by check_fdt */

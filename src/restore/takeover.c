@@ -696,6 +696,11 @@ static long lock_flock(void *arg, int fd, int op)
 	return sys(arg, SYS_flock, fd, op, 0, 0, 0, 0);
 }
 
+static long lock_setlease(void *arg, int fd, int type)
+{
+	return sys(arg, SYS_fcntl, fd, F_SETLEASE, type, 0, 0, 0);
+}
+
 int restore_takeover(struct restore_ctx *ctx)
 {
 	struct rseq_config rc;
@@ -755,7 +760,8 @@ int restore_takeover(struct restore_ctx *ctx)
 	/* File locks after the last close: closing a service descriptor of
 	 * a file (one the process maps) would drop its POSIX locks on it. */
 	if (ctx->fdt->n_locks) {
-		struct locks_caller lc = { ctx, lock_fcntl, lock_flock };
+		struct locks_caller lc = { ctx, lock_fcntl, lock_flock,
+					   lock_setlease };
 		if (locks_restore(ctx->fdt, ctx->files, ctx->pid, &lc, ctx->why,
 				  sizeof(ctx->why)) < 0)
 			return -1;

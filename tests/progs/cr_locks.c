@@ -9,7 +9,8 @@
  *     holds a descriptor of its own of that file in the process until the
  *     end of the takeover: closing it must not drop the locks) and open a
  *     second time through dup;
- *   - OFD: a write lock on bytes 10-19 of file "ofd" (F_OFD_SETLK).
+ *   - OFD: a write lock on bytes 10-19 of file "ofd" (F_OFD_SETLK);
+ *   - a read lease (F_SETLEASE) on file "lease", open read-only.
  *
  * After the go file, a forked child (which owns none of them) checks they
  * are held: flock(LOCK_NB) on a fresh open fails with EWOULDBLOCK;
@@ -17,7 +18,7 @@
  * F_OFD_GETLK report each lock with its type and range, and this
  * process's PID for the POSIX ones (-1 for the OFD one); the bytes outside
  * the ranges are free.  The process's own fdinfo shows each lock on its
- * descriptor.
+ * descriptor, and F_GETLEASE its lease.
  */
 #define _GNU_SOURCE
 #include <sys/file.h>
@@ -172,6 +173,11 @@ int main(void)
 	memcpy(map, "locked and mapped", 18);
 	int fb2 = dup(fb);
 	SETUP(fb2 >= 0, "dup");
+	int fl = open(cr_path("lease"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	SETUP(fl >= 0 && close(fl) == 0, "lease file");
+	fl = open(cr_path("lease"), O_RDONLY | O_CLOEXEC);
+	SETUP(fl >= 0, "open the lease file");
+	SETUP(fcntl(fl, F_SETLEASE, F_RDLCK) == 0, "F_SETLEASE");
 
 	SETUP(flock(fa, LOCK_EX | LOCK_NB) == 0, "flock");
 	SETUP(lock_range(fb, F_SETLK, F_WRLCK, 0, 100) == 0, "posix write");
@@ -193,6 +199,12 @@ int main(void)
 	      "fdinfo of the OFD-locked descriptor "
 	      "shows %d locks, expected 1",
 	      fdinfo_locks(fc));
+	CHECK(fcntl(fl, F_GETLEASE) == F_RDLCK,
+	      "F_GETLEASE says %d, expected the read lease (%d)",
+	      fcntl(fl, F_GETLEASE), F_RDLCK);
+	CHECK(fdinfo_locks(fl) == 1,
+	      "fdinfo of the leased descriptor shows %d locks, expected 1",
+	      fdinfo_locks(fl));
 	CHECK(!memcmp(map, "locked and mapped", 18),
 	      "the shared mapping of the locked file lost its contents");
 
@@ -213,6 +225,8 @@ int main(void)
 	SETUP(flock(fa, LOCK_UN) == 0, "flock unlock");
 	SETUP(lock_range(fb, F_SETLK, F_UNLCK, 0, 0) == 0, "posix unlock");
 	SETUP(lock_range(fc, F_OFD_SETLK, F_UNLCK, 0, 0) == 0, "ofd unlock");
+	SETUP(fcntl(fl, F_SETLEASE, F_UNLCK) == 0, "lease given up");
+	CHECK(fcntl(fl, F_GETLEASE) == F_UNLCK, "the lease is still held");
 	int a = open(cr_path("flock"), O_RDWR | O_CLOEXEC);
 	int c = open(cr_path("ofd"), O_RDWR | O_CLOEXEC);
 	SETUP(a >= 0 && c >= 0, "open again");
