@@ -251,6 +251,10 @@ static int let_go_once_stopped(struct tracee *t, int after_call)
 			return ptrace(PTRACE_DETACH, t->tid, 0, sig) < 0 ? -errno
 									 : 0;
 		}
+		/* A stop already collected (the detach that brought us
+		 * here failed for another reason): it can go now. */
+		if (ptrace(PTRACE_DETACH, t->tid, 0, 0) == 0)
+			return 0;
 		usleep(1000);
 	}
 	return -ESRCH;
@@ -619,7 +623,9 @@ int tracee_release(struct tracee *t)
 	} else if (t->regs_dirty) {
 		if (t->at_exit_stop && restartable(&t->regs))
 			r = back_to_signal_stop(t);
-		if (r == -ESRCH)
+		/* Gone, or only a request that failed: then it is still
+		 * ours and must be let go all the same. */
+		if (r == -ESRCH && tracee_dead(t->tid))
 			goto out;
 		/* On failure the rewound registers put_back left stand. */
 		if (!r && (ptrace(PTRACE_SETREGS, t->tid, 0, &t->regs) < 0 ||

@@ -41,6 +41,8 @@ int restore_update_capspace(struct restore_ctx *ctx)
 	if (memfd < 0)
 		return restore_fail(ctx, "cannot open the memory of process "
 					 "%d: %m", ctx->pid);
+	restore_lazy_fetch(ctx, cs->region_addr,
+			   sizeof(struct capcr_capinfo_header));
 	bump_seq(memfd, cs->region_addr);
 	for (size_t i = 0; i < cs->n_caps; i++) {
 		const Capcr__CapEntry *c = cs->caps[i];
@@ -67,6 +69,7 @@ int restore_update_capspace(struct restore_ctx *ctx)
 		memcpy(e.path, now, sizeof(e.path));
 		/* Everything after the badge; the badge names the capability
 		 * and stays. */
+		restore_lazy_fetch(ctx, c->badge_ptr, sizeof(e));
 		if (pwrite(memfd, (char *)&e + 8, sizeof(e) - 8,
 			   (off_t)(c->badge_ptr + 8)) != (ssize_t)sizeof(e) - 8)
 			capcr_warn("cannot update the cap-map entry of fd %d",

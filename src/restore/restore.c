@@ -54,6 +54,7 @@
 #include "../proc/cgroups.h"
 #include "../files/tcp.h"
 #include "../proc/creds.h"
+#include "lazy.h"
 #include "made.h"
 #include "restore.h"
 
@@ -100,6 +101,7 @@ static int read_images(struct restore_tree *t, const char *dir, char *why,
 		c->mm = s.procs[i].mm;
 		c->fdt = s.procs[i].fdt;
 		c->memfd = -1;
+		c->uffd = -1;
 	}
 	free(s.procs);
 	return r;
@@ -539,6 +541,10 @@ static void close_made(struct restore_tree *t)
 		if (t->procs[i].memfd >= 0)
 			close(t->procs[i].memfd);
 		t->procs[i].memfd = -1;
+		/* The server's copy is the one that counts from now on. */
+		if (t->procs[i].uffd >= 0)
+			close(t->procs[i].uffd);
+		t->procs[i].uffd = -1;
 	}
 	if (t->status_wr >= 0)
 		close(t->status_wr);
@@ -630,7 +636,7 @@ static void usage_restore(FILE *out)
 {
 	fprintf(out,
 		"usage: capcr restore -D DIR [-d] [--pidfile FILE] "
-		"[--file-locks]\n"
+		"[--file-locks] [--lazy-pages]\n"
 		"  Restore the processes saved in image directory DIR, with\n"
 		"  their PIDs.  capcr restore stays the root's parent and\n"
 		"  monitor and exits with its exit status, unless -d is given.\n"
@@ -663,6 +669,16 @@ static void usage_restore(FILE *out)
 		"                                peers outside the image (dumped\n"
 		"                                with --tcp-established) and lift\n"
 		"                                their nftables block\n"
+		"      --lazy-pages              let the processes run before\n"
+		"                                their private anonymous memory\n"
+		"                                is in: a server (capcr-lazy, a\n"
+		"                                child of capcr restore that\n"
+		"                                outlives it with -d) puts each\n"
+		"                                page in at its first touch and\n"
+		"                                copies the rest meanwhile, then\n"
+		"                                ends.  If it is killed before,\n"
+		"                                the pages not in yet read as\n"
+		"                                zeros (docs/architecture.md)\n"
 		"      --" IMAGE_UNTRUSTED_OPT "         restore an image another user owns\n"
 		"                                or may write (docs/security.md)\n");
 }
@@ -684,6 +700,7 @@ int cmd_restore(int argc, char **argv)
 		{ "file-locks", no_argument, NULL, 'l' },
 		{ "tcp-established", no_argument, NULL, 'e' },
 		{ "manage-cgroups", optional_argument, NULL, 'G' },
+		{ "lazy-pages", no_argument, NULL, 'L' },
 		{ IMAGE_UNTRUSTED_OPT, no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -708,7 +725,7 @@ int cmd_restore(int argc, char **argv)
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	memset(&t, 0, sizeof(t));
-	t.img.dirfd = t.status_rd = t.status_wr = -1;
+	t.img.dirfd = t.status_rd = t.status_wr = t.lazy_sock = -1;
 	note_inherited(&t);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "D:djlh", opts, NULL)) != -1) {
@@ -740,6 +757,9 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case 'U':
 			image_allow_untrusted(1);
+			break;
+		case 'L':
+			t.lazy = 1;
 			break;
 		case 'h':
 			usage_restore(stdout);
@@ -801,6 +821,10 @@ int cmd_restore(int argc, char **argv)
 			snprintf(why, sizeof(why), "%s", t.procs[i].why);
 			goto fail;
 		}
+	/* Before any process is made: it serves their faults from the
+	 * takeover on, and holds nothing of theirs. */
+	if (t.lazy && lazy_start(&t, why, sizeof(why)) < 0)
+		goto fail;
 	if (pipe2(sp, O_CLOEXEC | O_DIRECT) < 0) {
 		snprintf(why, sizeof(why), "pipe: %s", strerror(errno));
 		goto fail;
@@ -920,6 +944,9 @@ int cmd_restore(int argc, char **argv)
 	}
 	pool_end(pool);
 	pool = NULL;
+	/* They run: the rest of their pages comes in the background. */
+	lazy_go(&t);
+	pid_t lazy_server = t.lazy_pid;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	capcr_debug("restore: %.1f ms reading and checking the image, %.1f ms "
@@ -936,8 +963,14 @@ int cmd_restore(int argc, char **argv)
 	made_free(&made);
 	if (detach)
 		return 0;
-	return supervise(have_pd ? &pd : NULL, root);
+	int st = supervise(have_pd ? &pd : NULL, root);
+	/* Until the tree's last pages are in, or it is gone. */
+	lazy_wait(lazy_server);
+	return st;
 fail:;
+	/* First, or a process waiting for a page it will never get holds
+	 * its wait until it is killed anyway. */
+	lazy_stop(&t);
 	size_t left = made_kill_all(&made, 10.0);
 	/* Its threads' waits end with what they waited for. */
 	pool_end(pool);

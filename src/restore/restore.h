@@ -38,6 +38,8 @@ struct restore_ctx {
 	int seized;
 	uint64_t scratch;
 	int memfd;              /* its /proc/PID/mem, once opened, or -1 */
+	int uffd;               /* --lazy-pages: capcr's copy of its
+				 * userfaultfd, or -1 */
 	char why[512];
 };
 
@@ -60,6 +62,9 @@ struct restore_tree {
 	struct cgroups_plan *cgroups; /* where each process goes (cgroups.c) */
 	unsigned char *inherited; /* fds capcr restore was started with */
 	int ninherited;
+	int lazy;              /* --lazy-pages */
+	pid_t lazy_pid;        /* its server (lazy.h), or 0 */
+	int lazy_sock;         /* our end of the server's socket, or -1 */
 };
 
 int restore_fail(struct restore_ctx *ctx, const char *fmt, ...)
@@ -87,6 +92,9 @@ int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
 		 size_t len);
 /* The process's memory, opened once (read-write); -1 with errno. */
 int restore_memfd(struct restore_ctx *ctx);
+/* Before capcr writes [addr, addr + len) of a process restored with
+ * --lazy-pages: the saved pages there put in now (lazy.c). */
+void restore_lazy_fetch(struct restore_ctx *ctx, uint64_t addr, uint64_t len);
 
 /* capspace.c: update the cap-map entries whose object changed. */
 int restore_update_capspace(struct restore_ctx *ctx);

@@ -42,6 +42,7 @@
 #include "../dump/mm_flags.h"
 #include "../files/locks.h"
 #include "../proc/creds.h"
+#include "lazy.h"
 #include "restore.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
@@ -95,6 +96,7 @@ int restore_poke(struct restore_ctx *ctx, uint64_t addr, const void *buf,
 
 	if (fd < 0)
 		return -1;
+	restore_lazy_fetch(ctx, addr, len);
 	n = pwrite(fd, buf, len, (off_t)addr);
 	if (n == (ssize_t)len)
 		return 0;
@@ -275,6 +277,8 @@ static int fill_pread(void *arg, int fd, uint64_t vaddr, uint64_t len,
 
 static int map_areas(struct restore_ctx *ctx)
 {
+	if (ctx->tree->lazy && lazy_arm(ctx) < 0)
+		return -1;
 	for (size_t i = 0; i < ctx->mm->n_vmas; i++) {
 		const Capcr__Vma *v = ctx->mm->vmas[i];
 		long flags = MAP_FIXED | (v->flags & (MAP_SHARED | MAP_PRIVATE |
@@ -318,8 +322,12 @@ static int map_areas(struct restore_ctx *ctx)
 						 " %s: %s", v->start, v->end,
 					    v->path ? v->path : v->name ? v->name : "",
 					    strerror(r < 0 ? (int)-r : EFAULT));
+		/* --lazy-pages: left empty, the server fills it; an area
+		 * that cannot be registered is filled now. */
+		int lazy = ctx->uffd >= 0 && lazy_area(v) &&
+			   lazy_register(ctx, v->start, v->end) == 0;
 		/* Fill: straight from the pages files into the area. */
-		for (size_t p = 0; p < v->n_pages; p++) {
+		for (size_t p = 0; !lazy && p < v->n_pages; p++) {
 			uint64_t addr = v->pages[p]->vaddr;
 			uint64_t len = v->pages[p]->npages * 4096;
 			if (len >= POPULATE_MIN)
