@@ -281,6 +281,15 @@ stats3() {
 		}'
 }
 
+# lazy_server_up PID: PID (a capcr restore --lazy-pages) still has its
+# page server (capcr-lazy) as a child.
+lazy_server_up() {
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = capcr-lazy ] && return 0
+	done
+	return 1
+}
+
 # cr_wait_for FILE REGEX SECONDS [PID]: until FILE has a line matching
 # REGEX; fails after SECONDS, or at once if PID is given and has ended.
 cr_wait_for() {
@@ -363,6 +372,7 @@ section_cr() {
 		: >"$d/frozenR.$mib"
 		: >"$d/frozenI.$mib"
 		: >"$d/wroteI.$mib"
+		: >"$d/lazy.$mib"
 		r=1
 		while [ "$r" -le "$rounds" ]; do
 			# dump -R first: the pre-copy, then a freeze that copies
@@ -438,12 +448,48 @@ section_cr() {
 			tail -n 1 "$out" | grep -q ' ok$' ||
 				cr_fail "the restored $mib MiB target's memory is wrong: $(tail -n 1 "$out")"
 			rm -rf "$img"
+
+			# Lazy: dumped again, restored with --lazy-pages: the
+			# time until it runs, then its check pulls every page.
+			img=$CR_IMG/imgL.$mib.$r
+			mkdir "$img"
+			"$CAPCR" dump -t "$pid" -D "$img" >"$d/dumpL.$mib.$r.log" 2>&1 </dev/null ||
+				cr_fail "capcr dump of $mib MiB failed: $(cat "$d/dumpL.$mib.$r.log")"
+			wait "$holder" 2>/dev/null || true
+			log=$d/lazy.$mib.$r.log
+			"$CAPCR" -v restore --lazy-pages -D "$img" >"$log" 2>&1 </dev/null &
+			holder=$!
+			CR_PIDS="$pid $holder"
+			cr_wait_for "$log" 'restored .* in [0-9.]+ ms' 120 "$holder" ||
+				cr_fail "capcr restore --lazy-pages of $mib MiB failed: $(cat "$log")"
+			sed -n 's/.*restored .* in \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1 |
+				awk '{ printf "%.6f\n", $1 / 1e3 }' >>"$d/lazy.$mib"
+			n=$(grep -c '^check ' "$out" || true)
+			kill -USR1 "$pid"
+			i=0
+			while [ "$(grep -c '^check ' "$out" || true)" -le "$n" ]; do
+				i=$((i + 1))
+				[ "$i" -le 3000 ] && kill -0 "$pid" 2>/dev/null ||
+					cr_fail "the lazily restored $mib MiB target did not answer its check"
+				sleep 0.02
+			done
+			tail -n 1 "$out" | grep -q ' ok$' ||
+				cr_fail "the lazily restored $mib MiB target's memory is wrong: $(tail -n 1 "$out")"
+			# Until its page server is done (every page in), so the
+			# next round's dump finds no userfaultfd registered.
+			i=0
+			while lazy_server_up "$holder"; do
+				i=$((i + 1))
+				[ "$i" -le 6000 ] || cr_fail "the page server of a lazy restore did not end"
+				sleep 0.01
+			done
+			rm -rf "$img"
 			r=$((r + 1))
 		done
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$holder" 2>/dev/null || true
 		CR_PIDS=""
-		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/frozenR.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib") $(stats3 "$d/frozenI.$mib") $(stats3 "$d/wroteI.$mib")" >>"$d/rows"
+		echo "$mib $(stats3 "$d/dump.$mib") $(stats3 "$d/frozen.$mib") $(stats3 "$d/frozenR.$mib") $(stats3 "$d/restore.$mib") $(sed 's/[a-z]*=//g' "$d/bounds.$mib") $(stats3 "$d/frozenI.$mib") $(stats3 "$d/wroteI.$mib") $(stats3 "$d/lazy.$mib")" >>"$d/rows"
 	done
 	progress "
 "
@@ -460,7 +506,8 @@ section_cr() {
 	printf "$fmt" "" "" "" "" "ms" "ms" "ms" "ms" "" "" "" "" "" "" "" "ms"
 	summary=""
 	: >"$d/incr"
-	while read -r mib dump dlo dhi frozen flo fhi frr frlo frhi rest rlo rhi pm mc tt wr sc fi filo fihi wi wilo wihi; do
+	: >"$d/lazyrows"
+	while read -r mib dump dlo dhi frozen flo fhi frr frlo frhi rest rlo rhi pm mc tt wr sc fi filo fihi wi wilo wihi la lalo lahi; do
 		if [ "$dump" = skipped ]; then
 			printf '%-8s | skipped: not enough free memory or tmpfs space\n' "$mib MiB"
 			continue
@@ -484,6 +531,10 @@ section_cr() {
 			"$label" "$(printf '%.1f' "$fi")" "$(printf '%.1f' "$filo")" "$(printf '%.1f' "$fihi")" \
 			"$(printf '%.2f' "$wi")" "$(printf '%.2f' "$wilo")" "$(printf '%.2f' "$wihi")" "$pw" \
 			"$(awk -v s="$sc" 'BEGIN { printf "%.2f", s * 1e3 }')" >>"$d/incr"
+		printf '  %-8s | running after %s s (%s-%s) | eager restore %s s: %s of it\n' \
+			"$label" "$(printf '%.3f' "$la")" "$(printf '%.3f' "$lalo")" "$(printf '%.3f' "$lahi")" \
+			"$(printf '%.3f' "$rest")" \
+			"$(awk -v a="$la" -v b="$rest" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }')" >>"$d/lazyrows"
 		summary="$label: dump $(printf '%.3f' "$dump") s ($(gbps "$bytes" "$dump") GB/s, frozen $(printf '%.0f' "$frozen") ms), dump -R frozen $(printf '%.1f' "$frr") ms, after a pre-dump (1% written) frozen $(printf '%.1f' "$fi") ms and $(printf '%.2f' "$wi") MiB written, restore $(printf '%.3f' "$rest") s ($(gbps "$bytes" "$rest") GB/s)"
 		last="$pm $mc $tt $wr $dump $rest $sc $frr"
 	done <"$d/rows"
@@ -492,6 +543,9 @@ section_cr() {
 		echo
 		echo "dump -R after capcr pre-dump, one page in 100 written since (incremental):"
 		cat "$d/incr"
+		echo "restore --lazy-pages: from the start of capcr restore to the process running"
+		echo "  (its pages come at first touch and in the background afterwards):"
+		cat "$d/lazyrows"
 		echo "dump -R: frozen = the freeze after the live pre-copy (only what was written"
 		echo "  since is copied frozen); scan = one PAGEMAP_SCAN of the area, the page-table"
 		echo "  walk that finding the written pages costs at least"

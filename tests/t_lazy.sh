@@ -15,6 +15,9 @@
 #     until every page is in, the program passes.
 #  3. The restored process killed during the lazy phase: capcr restore
 #     ends (status 137) and leaves nothing (no server).
+#  4. A pages file changed after the dump: the processes ran before its
+#     checksum was known; once it is, the restore fails naming it, and no
+#     process is left.
 . "$(dirname "$0")/lib_crt.sh"
 
 cr_need cr_lazy
@@ -106,6 +109,28 @@ if dumped lzk; then
 		not_ok "capcr restore --lazy-pages (status $RC)"
 		sed 's/^/      /' "$T/lzk.rst.err"
 	fi
+fi
+
+echo "# 4. a pages file that does not match its checksum"
+if dumped lzc; then
+	pid=$PID
+	f=$(ls "$T/lzc.img"/pages-*.img | head -n 1)
+	"$PY" - "$f" <<'PYEOF'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(40960)
+    b = f.read(1)
+    f.seek(40960)
+    f.write(bytes([b[0] ^ 0xff]))
+PYEOF
+	timeout -k 1 $((60 * TSCALE)) "$CAPCR" restore --lazy-pages -D "$T/lzc.img" \
+		>"$T/lzc.rst.out" 2>"$T/lzc.rst.err" </dev/null
+	rc=$?
+	check "restore --lazy-pages of a damaged pages file fails (status $rc)" \
+		[ "$rc" -ne 0 ]
+	check "  ... naming the checksum" grep -qi "checksum" "$T/lzc.rst.err"
+	sed 's/^/      /' "$T/lzc.rst.err" | head -n 3
+	check "  ... and leaves no process" gone "$pid"
 fi
 
 finish

@@ -906,9 +906,11 @@ int cmd_restore(int argc, char **argv)
 				   pdname, strerror(errno));
 	}
 	sysv_finish(t.files);
-	/* Every checksum must hold before any of them runs. */
-	if (image_verify_finish(&t.img, why, sizeof(why)) < 0 ||
-	    page_chain_verify(t.chain, why, sizeof(why)) < 0)
+	/* Every checksum must hold before any of them runs; with
+	 * --lazy-pages they run at once, and the pages' checksums end the
+	 * tree if they do not hold (below). */
+	if (!t.lazy && (image_verify_finish(&t.img, why, sizeof(why)) < 0 ||
+			page_chain_verify(t.chain, why, sizeof(why)) < 0))
 		goto fail;
 	/* Whoever waits for the pidfile must find it once they run: a
 	 * pidfile that cannot be written fails the restore, before anything
@@ -946,6 +948,18 @@ int cmd_restore(int argc, char **argv)
 	pool = NULL;
 	/* They run: the rest of their pages comes in the background. */
 	lazy_go(&t);
+	/* Waiting for the pages files' checksums was most of a lazy
+	 * restore's time before the processes ran; they are checked now,
+	 * while the processes run, and a file that does not hold ends
+	 * the tree (it ran for that long on pages the image cannot vouch
+	 * for, which is why eager restores wait). */
+	if (t.lazy && (image_verify_finish(&t.img, why, sizeof(why)) < 0 ||
+		       page_chain_verify(t.chain, why, sizeof(why)) < 0)) {
+		size_t l = strlen(why);
+		snprintf(why + l, sizeof(why) - l,
+			 " (found while the processes ran with --lazy-pages)");
+		goto fail;
+	}
 	pid_t lazy_server = t.lazy_pid;
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
