@@ -37,11 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "../common/log.h"
 #include "files.h"
 
 /* More throwaway watches than this, to fill gaps, is refused. */
@@ -323,6 +325,15 @@ static int dump(struct file_dump_env *env, const struct file_dump_in *in,
 	FILE *fi;
 	int r = 0;
 
+	/* Events cannot be read without taking them from the process (no
+	 * peek), so they are not kept: say so rather than lose them quietly. */
+	int queued = 0;
+	if (in->copy >= 0 && ioctl(in->copy, FIONREAD, &queued) == 0 &&
+	    queued > 0)
+		capcr_warn("descriptor %d of process %d (inotify) has %d bytes "
+			   "of events not yet read: they are not kept (the "
+			   "process will not see them after a restore)",
+			   in->fd, in->pid, queued);
 	fi = files_fdinfo_open(in->pid, in->fd, env->why, env->whylen);
 	if (!fi)
 		return -1;
