@@ -16,38 +16,31 @@ SAN     ?=
 # The sanitizer build (SAN=1, build-san/) builds everything the tests run
 # with sanitizers:
 #   capcr, the unit tests         ASan + UBSan (SANFLAGS)
-#   the runtime libcapcr.so       UBSan (RT_SANFLAGS)
-#   the test programs (targets)   UBSan (TPROG_SANFLAGS); the static ones
-#                                 with UBSan in trap mode (no runtime to
-#                                 link statically: a report is a SIGILL)
+#   the runtime libcapcr.so       ASan + UBSan (RT_SANFLAGS)
+#   the test programs (targets)   ASan + UBSan (TPROG_SANFLAGS); the static
+#                                 ones with UBSan in trap mode only (no
+#                                 runtime to link statically: a report is a
+#                                 SIGILL)
 # UBSan aborts at the first report (-fno-sanitize-recover), so a report
-# fails the test that ran into it.  The test runner's reaper is
-# infrastructure, never sanitized.
+# fails the test that ran into it; so does an ASan report, and a leak that
+# LeakSanitizer finds when a sanitized program exits (status 1).  The test
+# runner's reaper and img_edit are infrastructure, never sanitized.
 #
-# Why the runtime and the targets have no ASan:
-#  - ASan must be first in the process's initial library list.  The
-#    runtime is LD_PRELOADed by `capcr run` (src/monitor/run.c), so an ASan
-#    runtime would need libasan.so ahead of it in LD_PRELOAD, in every
-#    target, sanitized or not (sh, bash, python3, perl: whose own leaks
-#    LeakSanitizer would then report at exit, changing their status).
-#  - More decisively, an ASan process cannot be restored yet.  ASan
-#    reserves its shadow memory (about 16 TB at 0x2008fff7000 on x86-64)
-#    with MAP_NORESERVE; capcr dump saves only present pages, so the dump
-#    itself works (tried: 0.1 s, 2.8 MB image for cr_counter built with
-#    ASan), but the image does not say the mapping was MAP_NORESERVE
-#    (smaps VmFlags "nr"), and capcr restore maps it with the default
-#    accounting: "cannot map 0x2008fff7000-0x10007fff8000: Cannot allocate
-#    memory".  Recording "nr" in the dump (src/dump/mm.c, the image's VMA
-#    entry) and mapping with MAP_NORESERVE at restore (src/restore/) would
-#    lift that; then TPROG_SANFLAGS can take address too, with capcr run
-#    putting libasan first in LD_PRELOAD for sanitized targets.
+# ASan must be first in a process's initial library list.  The ASan
+# runtime needs libasan.so (DT_NEEDED), so `capcr run` (src/monitor/run.c)
+# preloads that first, ahead of the runtime, when the runtime's DT_NEEDED
+# names it; unsanitized targets (sh, python3, perl) then run with ASan's
+# allocator too, and LeakSanitizer checks them at exit.  Sanitized
+# targets are dumped and restored like any other: ASan's shadow and
+# allocator reservations (terabytes, MAP_NORESERVE, smaps VmFlags "nr") are
+# saved as the few pages present in them and mapped MAP_NORESERVE again at
+# restore (src/dump/mm.c, src/restore/takeover.c).
 ifeq ($(SAN),1)
 BUILD   ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
-RT_SANFLAGS := -fsanitize=undefined -fno-sanitize-recover=undefined \
-            -fno-omit-frame-pointer
-TPROG_SANFLAGS := $(RT_SANFLAGS)
+RT_SANFLAGS := $(SANFLAGS)
+TPROG_SANFLAGS := $(SANFLAGS)
 TPROG_STATIC_SANFLAGS := -fsanitize=undefined \
             -fsanitize-undefined-trap-on-error
 else
@@ -151,8 +144,8 @@ $(CAPCR): $(CLI_OBJ)
 	$(CC) $(SANFLAGS) -o $@ $^ $(CLI_LIBS) -pthread
 
 # Test programs: targets run under capcr.  In the sanitizer build they
-# have UBSan, not ASan (see SAN above).  tests/progs/*-static.c are linked
-# statically, without the runtime.
+# have ASan and UBSan (see SAN above).  tests/progs/*-static.c are linked
+# statically, without the runtime, with UBSan in trap mode only.
 $(BUILD)/tests/%: tests/progs/%.c tests/progs/tprog.h $(SAN_STAMP) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/progs \

@@ -4,7 +4,7 @@
 # The runner (tests/run.sh) gives every test:
 #   CAPCR      BUILD/bin/capcr          the CLI under test
 #   CAPCR_LIB  BUILD/lib/libcapcr.so    the runtime under test
-#   TPROGS     BUILD/tests              the test programs (UBSan in build-san)
+#   TPROGS     BUILD/tests              the test programs (ASan+UBSan in build-san)
 #   BUILD      the build directory
 #
 # and, when run by tests/run.sh:
@@ -27,6 +27,13 @@ set -u
 
 # The system python: the pyenv shim on PATH spawns dozens of processes.
 PY=/usr/bin/python3
+
+# RT_PRELOAD: the LD_PRELOAD that loads the runtime under test by hand as
+# `capcr run` does (src/monitor/run.c): ASan's runtime first when the
+# runtime needs it (built with make SAN=1), as its DT_NEEDED says.
+RT_ASAN=$(readelf -d "$CAPCR_LIB" 2>/dev/null |
+	sed -n 's/.*(NEEDED).*\[\(libasan\.so[^]]*\)\].*/\1/p' | head -n 1)
+RT_PRELOAD=${RT_ASAN:+$RT_ASAN:}$CAPCR_LIB
 . "$(dirname "${BASH_SOURCE[0]}")/lib_common.sh"
 
 # Everything this test started, by PID: the processes `start` ran, and the

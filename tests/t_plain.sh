@@ -25,12 +25,12 @@ same() { # DESC A B
 
 run_to plain env -u CAPCR_PD -u LD_PRELOAD "$TPROGS/plain_ops"
 check "plain_ops runs plain" grep -q '^monitored=no' "$T/plain"
-run_to pre env -u CAPCR_PD LD_PRELOAD="$CAPCR_LIB" "$TPROGS/plain_ops"
+run_to pre env -u CAPCR_PD LD_PRELOAD="$RT_PRELOAD" "$TPROGS/plain_ops"
 same "preloaded, no CAPCR_PD: same output" plain pre
-run_to bogus env CAPCR_PD=capcr-pd.nobody.listens LD_PRELOAD="$CAPCR_LIB" \
+run_to bogus env CAPCR_PD=capcr-pd.nobody.listens LD_PRELOAD="$RT_PRELOAD" \
 	"$TPROGS/plain_ops"
 same "preloaded, CAPCR_PD nobody serves: same output" plain bogus
-run_to long env CAPCR_PD="$(printf 'x%.0s' {1..300})" LD_PRELOAD="$CAPCR_LIB" \
+run_to long env CAPCR_PD="$(printf 'x%.0s' {1..300})" LD_PRELOAD="$RT_PRELOAD" \
 	"$TPROGS/plain_ops"
 same "preloaded, absurd CAPCR_PD: same output" plain long
 run_to off "$CAPCR" run --capinfo=off -- "$TPROGS/plain_ops"
@@ -44,7 +44,7 @@ same "capcr run (shm): same descriptors and results otherwise" plain shm
 # sh and python3, with and without the runtime.
 SH='echo $((6*7)); ls /proc/self/fd | wc -l; exec 3</etc/hostname; cat <&3 | wc -c; (echo sub) | cat; true'
 run_to sh0 env -u LD_PRELOAD -u CAPCR_PD sh -c "$SH"
-run_to sh1 env -u CAPCR_PD LD_PRELOAD="$CAPCR_LIB" sh -c "$SH"
+run_to sh1 env -u CAPCR_PD LD_PRELOAD="$RT_PRELOAD" sh -c "$SH"
 same "sh -c: same output with the runtime preloaded" sh0 sh1
 check "sh -c printed something" grep -q '^42$' "$T/sh0"
 PYS='
@@ -57,14 +57,14 @@ fds = sorted(int(x) for x in os.listdir("/proc/self/fd"))
 print([(fd, os.readlink("/proc/self/fd/%d" % fd).split(":")[0]) for fd in fds])
 '
 run_to py0 env -u LD_PRELOAD -u CAPCR_PD /usr/bin/python3 -c "$PYS"
-run_to py1 env -u CAPCR_PD LD_PRELOAD="$CAPCR_LIB" /usr/bin/python3 -c "$PYS"
+run_to py1 env -u CAPCR_PD LD_PRELOAD="$RT_PRELOAD" /usr/bin/python3 -c "$PYS"
 same "python3 -c: same output with the runtime preloaded" py0 py1
 check "python3 -c printed something" grep -q "child" "$T/py0"
 
 # caps on a preloaded process nobody monitors, and on --capinfo=off.
 for how in preload off; do
 	if [ $how = preload ]; then
-		start "w$how" env -u CAPCR_PD LD_PRELOAD="$CAPCR_LIB" \
+		start "w$how" env -u CAPCR_PD LD_PRELOAD="$RT_PRELOAD" \
 			"$TPROGS/plain_ops" wait
 	else
 		start "w$how" "$CAPCR" run --capinfo=off -- "$TPROGS/plain_ops" wait

@@ -45,9 +45,16 @@ out=$("$CAPCR" run -- sh -c 'echo "$1|$2"' sh 'a b' 'c' </dev/null)
 check "arguments pass through untouched" [ "$out" = "a b|c" ]
 LIBC=$(ldd /bin/sh | awk '/libc.so/ {print $3}')
 # (An ASan-built capcr must be told not to mind a preload of its own.)
+# An ASan runtime (make SAN=1) comes after libasan, which must be first.
 out=$(LD_PRELOAD=$LIBC ASAN_OPTIONS=verify_asan_link_order=0 "$CAPCR" run -- sh -c \
-	'echo "${LD_PRELOAD%%:*}"; echo "${LD_PRELOAD#*:}"; [ -n "$CAPCR_PD" ] && echo pd' \
+	'p=$LD_PRELOAD; [ -n "$1" ] && [ "${p%%:*}" = "$1" ] && { echo asan; p=${p#*:}; }
+	echo "${p%%:*}"; echo "${p#*:}"; [ -n "$CAPCR_PD" ] && echo pd' sh "$RT_ASAN" \
 	</dev/null)
+if [ -n "$RT_ASAN" ]; then
+	check "LD_PRELOAD: $RT_ASAN first (the runtime needs it)" \
+		[ "$(head -n 1 <<<"$out")" = asan ]
+	out=$(tail -n +2 <<<"$out")
+fi
 first=$(head -n 1 <<<"$out")
 check "LD_PRELOAD: the runtime first ($first)" \
 	[ "$(realpath "$first" 2>/dev/null)" = "$(realpath "$CAPCR_LIB")" ]

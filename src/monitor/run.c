@@ -6,7 +6,9 @@
  * with the program's status, 128+N if signal N killed it.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -50,6 +52,91 @@ static int runtime_path(char *out, size_t n)
 	return access(out, R_OK);
 }
 
+static int pread_full(int fd, void *buf, size_t n, off_t off)
+{
+	return pread(fd, buf, n, off) == (ssize_t)n ? 0 : -1;
+}
+
+/*
+ * The libraries that must be preloaded ahead of the runtime: those of its
+ * DT_NEEDED entries that are ASan's runtime (libasan.so.N).  A runtime built
+ * with ASan (make SAN=1) needs libasan, and ASan must be the first library
+ * of the process (it checks, and aborts otherwise); a library that a
+ * preloaded object needs is loaded after the program's own, so it would
+ * come too late unless it is preloaded itself, first.  Reading the
+ * runtime's DT_NEEDED is what the dynamic loader does itself: nothing to
+ * keep in step with the build (no marker to define), nothing loaded into
+ * capcr (a dlopen would run the runtime's constructors here), and the name
+ * is the very one the loader would look up, so LD_PRELOAD finds the same
+ * file by the same search.  Anything unreadable means "none": a runtime
+ * that did need libasan then stops with ASan's own message.  Writes the
+ * names joined by ':' into out ("" when none).
+ */
+static void runtime_first_libs(const char *rt, char *out, size_t n)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph[64];
+	Elf64_Dyn dyn[512];
+	uint64_t strtab = 0, strsz = 0, dynoff = 0, dynsz = 0, stroff = 0;
+	size_t nph, ndyn, len = 0;
+	int fd = open(rt, O_RDONLY | O_CLOEXEC);
+
+	out[0] = 0;
+	if (fd < 0)
+		return;
+	if (pread_full(fd, &eh, sizeof(eh), 0) < 0 ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) || !eh.e_phnum)
+		goto out;
+	nph = eh.e_phnum < 64 ? eh.e_phnum : 64;
+	if (pread_full(fd, ph, nph * sizeof(ph[0]), (off_t)eh.e_phoff) < 0)
+		goto out;
+	for (size_t i = 0; i < nph; i++)
+		if (ph[i].p_type == PT_DYNAMIC) {
+			dynoff = ph[i].p_offset;
+			dynsz = ph[i].p_filesz;
+		}
+	ndyn = dynsz / sizeof(Elf64_Dyn);
+	if (ndyn > 512)
+		ndyn = 512;
+	if (!ndyn ||
+	    pread_full(fd, dyn, ndyn * sizeof(dyn[0]), (off_t)dynoff) < 0)
+		goto out;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		if (dyn[i].d_tag == DT_STRTAB)
+			strtab = dyn[i].d_un.d_ptr;
+		else if (dyn[i].d_tag == DT_STRSZ)
+			strsz = dyn[i].d_un.d_val;
+	}
+	/* DT_STRTAB is an address: its offset in the segment holding it. */
+	for (size_t i = 0; i < nph; i++)
+		if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr &&
+		    strtab - ph[i].p_vaddr < ph[i].p_filesz)
+			stroff = strtab - ph[i].p_vaddr + ph[i].p_offset;
+	if (!stroff || !strsz)
+		goto out;
+	for (size_t i = 0; i < ndyn && dyn[i].d_tag != DT_NULL; i++) {
+		char name[256];
+		ssize_t got;
+
+		if (dyn[i].d_tag != DT_NEEDED || dyn[i].d_un.d_val >= strsz)
+			continue;
+		got = pread(fd, name, sizeof(name) - 1,
+			    (off_t)(stroff + dyn[i].d_un.d_val));
+		if (got <= 0)
+			continue;
+		name[got] = 0;
+		if (strncmp(name, "libasan.so", 10) || strchr(name, ':') ||
+		    len + strlen(name) + 2 > n)
+			continue;
+		len += (size_t)snprintf(out + len, n - len, "%s%s",
+					len ? ":" : "", name);
+	}
+out:
+	close(fd);
+}
+
 static int parse_mode(const char *s)
 {
 	if (!strcmp(s, "shm"))
@@ -74,16 +161,14 @@ static void exec_target(char **argv, const sigset_t *orig, const char *pd,
 			const char *rt)
 {
 	const char *old = getenv("LD_PRELOAD");
-	char *preload;
+	char first[512], *preload;
 
 	sigprocmask(SIG_SETMASK, orig, NULL);
 	setenv(CAPCR_PD_ENV, pd, 1);
-	if (old && *old) {
-		if (asprintf(&preload, "%s:%s", rt, old) < 0)
-			_exit(127);
-	} else {
-		preload = (char *)rt;
-	}
+	runtime_first_libs(rt, first, sizeof(first));
+	if (asprintf(&preload, "%s%s%s%s%s", first, *first ? ":" : "", rt,
+		     old && *old ? ":" : "", old && *old ? old : "") < 0)
+		_exit(127);
 	setenv("LD_PRELOAD", preload, 1);
 	execvp(argv[0], argv);
 	int e = errno;

@@ -120,7 +120,9 @@ static int child_main(int s)
 
 int main(void)
 {
-	struct termios tio;
+	/* Zeroed: tcgetattr leaves the padding after c_cc as it was, and the
+	 * two are compared whole (memcmp) below. */
+	struct termios tio = { 0 };
 	struct winsize ws = { .ws_row = 37, .ws_col = 101 };
 	int on = 1;
 
@@ -166,7 +168,7 @@ int main(void)
 	cr_ready();
 	cr_wait_go();
 
-	struct termios now;
+	struct termios now = { 0 };
 	struct winsize wn = { 0 };
 	int v = -1;
 	CHECK(tcgetattr(m, &now) == 0, "tcgetattr: %s", strerror(errno));

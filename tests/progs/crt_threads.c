@@ -55,6 +55,7 @@ struct th {
 	sigset_t mask;
 	void *alt;
 	size_t altsz;
+	stack_t old_alt; /* the one it replaced, given back at exit */
 	atomic_int ready, returned;
 	int fails;
 	char why[8][160];
@@ -120,7 +121,7 @@ static void setup_self(struct th *t, const char *name, int idx)
 	t->altsz = 65536 + (size_t)idx * 8192;
 	t->alt = malloc(t->altsz);
 	stack_t ss = { .ss_sp = t->alt, .ss_size = t->altsz, .ss_flags = 0 };
-	if (!t->alt || sigaltstack(&ss, NULL) < 0) {
+	if (!t->alt || sigaltstack(&ss, &t->old_alt) < 0) {
 		printf("FAIL: %s: setup: sigaltstack: %s\n", cr_name,
 		       strerror(errno));
 		fflush(stdout);
@@ -267,6 +268,10 @@ static void *thread_main(void *arg)
 	 * crt-join). */
 	while (idx != T_BUSY && !atomic_load(&may_exit))
 		cr_nap_ms(1);
+	/* The alternate stack given back: a library that set one up for the
+	 * thread may free it at the thread's exit (ASan unmaps whatever
+	 * stack is current then, and dies on our malloc'd one). */
+	sigaltstack(&t->old_alt, NULL);
 	return NULL;
 }
 

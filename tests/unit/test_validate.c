@@ -628,7 +628,7 @@ static void lock_bad_range(void **state)
 	lk[0].has_len = 1;
 	lk[2].has_start = 1;
 	lk[2].start = 10;
-	refused("fds-100.img", "locks[2]", "flock lock has no range", NULL);
+	refused("fds-100.img", "locks[2]", "flock lock or lease has no range", NULL);
 }
 
 static void lock_access_mode(void **state)
