@@ -26,7 +26,7 @@
 [ "$(id -u)" -eq 0 ] || skip "capcr restore needs root (clone3 with set_tid)"
 
 DUMP_STEPS="seize task-regs task-inside mm-pages fds write-images commit"
-RESTORE_STEPS="restore-clone restore-files restore-mm restore-regs"
+RESTORE_STEPS="restore-clone restore-files restore-mm restore-regs restore-letgo"
 
 # ---------------------------------------------------------------------------
 echo "# a. faults at every dump step"
@@ -135,10 +135,11 @@ cr_reap "$P"
 for step in $RESTORE_STEPS; do
 	cp "$T/cnt2.out" "$T/cnt2.before"
 	CR_ENV=(CAPCR_FAIL_AT=$step)
-	cr_restore "b-$step" -D "$G"
+	cr_restore "b-$step" -D "$G" --pidfile "$T/b-$step.pid"
 	CR_ENV=()
 	what="restore failing at $step"
 	check "$what: exits non-zero" failed_cleanly
+	check "$what: no pidfile left" test ! -e "$T/b-$step.pid"
 	check "$what: says why" says "b-$step" "restore from .* failed" \
 		"injected failure at $step"
 	check "$what: no process with PID $P left" cr_gone "$P"

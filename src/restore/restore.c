@@ -709,6 +709,7 @@ int cmd_restore(int argc, char **argv)
 	struct takeover_pool *pool = NULL;
 	struct restore_tree t;
 	const char *dir = NULL, *pidfile = NULL;
+	int pidfile_made = 0; /* ours to remove if the restore fails */
 	int detach = 0, file_locks = 0, c, sp[2] = { -1, -1 };
 	enum cgroups_mode cg_mode = CGROUPS_DEFAULT;
 	pid_t root = -1;
@@ -912,23 +913,30 @@ int cmd_restore(int argc, char **argv)
 	if (!t.lazy && (image_verify_finish(&t.img, why, sizeof(why)) < 0 ||
 			page_chain_verify(t.chain, why, sizeof(why)) < 0))
 		goto fail;
-	/* Whoever waits for the pidfile must find it once they run: a
-	 * pidfile that cannot be written fails the restore, before anything
-	 * runs. */
-	if (pidfile) {
-		FILE *pf = fopen(pidfile, "we");
-		if (!pf || fprintf(pf, "%d\n", root) < 0 || fclose(pf) != 0) {
-			snprintf(why, sizeof(why), "cannot write the pidfile %s: "
-				 "%s", pidfile, strerror(errno));
-			goto fail;
-		}
-	}
 	/* Scheduling last: a process that ran at idle priority must not
 	 * slow its own restore. */
 	for (size_t i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].task->zombie &&
 		    attrs_restore_threads(t.procs[i].task, why, sizeof(why)) < 0)
 			goto fail;
+	/* Whoever waits for the pidfile must find it once they run: a
+	 * pidfile that cannot be written fails the restore, before anything
+	 * runs; written as late as that allows, and removed again if the
+	 * restore fails after all, so that it never names a process that
+	 * is not there. */
+	if (pidfile) {
+		FILE *pf = fopen(pidfile, "we");
+		pidfile_made = pf != NULL;
+		if (!pf || fprintf(pf, "%d\n", root) < 0 || fclose(pf) != 0) {
+			snprintf(why, sizeof(why), "cannot write the pidfile %s: "
+				 "%s", pidfile, strerror(errno));
+			goto fail;
+		}
+	}
+	if (fault_at("restore-letgo")) {
+		snprintf(why, sizeof(why), "injected failure at restore-letgo");
+		goto fail;
+	}
 	/* What the kinds change outside the image (a terminal's settings),
 	 * now that nothing can fail any more. */
 	release_files(&t);
@@ -982,6 +990,8 @@ int cmd_restore(int argc, char **argv)
 	lazy_wait(lazy_server);
 	return st;
 fail:;
+	if (pidfile_made)
+		unlink(pidfile);
 	/* First, or a process waiting for a page it will never get holds
 	 * its wait until it is killed anyway. */
 	lazy_stop(&t);
