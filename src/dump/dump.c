@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <linux/kcmp.h>
 #include <sys/syscall.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
@@ -93,6 +94,48 @@ static int seized(const struct dump_ctx *ctx, pid_t tid)
  * another, so the task list is read again until a pass finds nothing new:
  * then every thread is stopped and none can appear.
  */
+/*
+ * A process made with CLONE_VM but not CLONE_THREAD shares its memory
+ * with its parent (vfork's child before it execs, LeakSanitizer's
+ * tracer at exit, some runtimes' helpers): a restore would give each a
+ * copy of its own and the two would no longer see each other's writes.
+ * Such a tree is refused, naming both.  Only the parent is compared: a
+ * CLONE_VM child shares its maker's memory.
+ */
+static int shared_mm(struct dump_tree *t, size_t *failed)
+{
+	for (size_t i = 1; i < t->nprocs; i++) {
+		struct dump_ctx *c = &t->procs[i];
+		struct proc_stat st;
+
+		if (c->zombie || proc_stat_read(c->pid, 0, &st) < 0)
+			continue;
+		long r = syscall(SYS_kcmp, c->pid, st.ppid, KCMP_VM, 0, 0);
+		if (r == 0) {
+			*failed = i;
+			return DUMP_FAIL(c, "process %d shares its memory with "
+					    "its parent %d (made with CLONE_VM, "
+					    "as vfork does): capcr cannot "
+					    "checkpoint processes that share "
+					    "memory",
+					 c->pid, st.ppid);
+		}
+	}
+	return 0;
+}
+
+/* PTRACE_SEIZE says EPERM, not ESRCH, for a thread already on its way
+ * out (PF_EXITING): one that is ending by itself, not one capcr may not
+ * trace. */
+static int exiting(pid_t pid, pid_t tid)
+{
+	struct proc_stat st;
+
+	if (proc_stat_read(pid, tid, &st) < 0)
+		return errno == ENOENT || errno == ESRCH;
+	return (st.flags & 0x4 /* PF_EXITING */) || proc_gone(st.state);
+}
+
 static int seize_all(struct dump_ctx *ctx)
 {
 	char path[64];
@@ -142,6 +185,8 @@ static int seize_all(struct dump_ctx *ctx)
 			ctx->threads = nt;
 			int r = tracee_seize(&ctx->threads[ctx->nthreads],
 					     tids[i], 0);
+			if (r == -EPERM && exiting(ctx->pid, tids[i]))
+				r = -ESRCH;
 			if (r == -ESRCH && tids[i] != ctx->pid)
 				continue; /* it exited meanwhile */
 			if (r < 0) {
@@ -450,30 +495,21 @@ static int dump_zombie(struct dump_ctx *c)
 {
 	Capcr__Task *t = ARENA_NEW(c->arena, Capcr__Task);
 	Capcr__MmLayout *m = ARENA_NEW(c->arena, Capcr__MmLayout);
-	char path[64], buf[1024];
+	struct proc_stat st;
 
 	capcr__task__init(t);
 	capcr__mm_layout__init(m);
-	snprintf(path, sizeof(path), "/proc/%d/stat", c->pid);
-	FILE *f = fopen(path, "re");
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		int e = f && !ferror(f) ? ENOENT : errno;
-		if (f)
-			fclose(f);
+	if (proc_stat_read(c->pid, 0, &st) < 0 && errno != EBADMSG) {
+		int e = errno;
 		if (e == ENOENT || e == ESRCH)
 			return DUMP_FAIL(c, "zombie %d vanished", c->pid);
-		return DUMP_FAIL(c, "cannot read %s of zombie %d: %s", path,
-				 c->pid, strerror(e));
+		return DUMP_FAIL(c, "cannot read /proc/%d/stat of zombie %d: %s",
+				 c->pid, c->pid, strerror(e));
 	}
-	fclose(f);
-	char *p = strrchr(buf, ')');
-	int ppid = 0, pgid = 0, sid = 0;
-	if (p)
-		sscanf(p + 2, "%*c %d %d %d", &ppid, &pgid, &sid);
 	t->pid = c->pid;
-	t->ppid = ppid;
-	t->pgid = pgid;
-	t->sid = sid;
+	t->ppid = st.ppid;
+	t->pgid = st.pgrp;
+	t->sid = st.session;
 	t->comm = arena_strdup(c->arena, "zombie");
 	t->cwd = arena_strdup(c->arena, "/");
 	t->mm = m;
@@ -855,7 +891,8 @@ int cmd_dump(int argc, char **argv)
 	if (leave && precopy && !t.parent)
 		t.pre = precopy_run(&t.img, (pid_t)pid);
 	uint64_t t_seize = now_ns();
-	if (!add_proc(&t, (pid_t)pid) || freeze_tree(&t, &failed) < 0)
+	if (!add_proc(&t, (pid_t)pid) || freeze_tree(&t, &failed) < 0 ||
+	    shared_mm(&t, &failed) < 0)
 		goto fail;
 	t_frozen = now_ns();
 	for (size_t i = 0; i < t.nprocs; i++)

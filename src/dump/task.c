@@ -80,49 +80,33 @@ static char *read_link(struct dump_ctx *ctx, const char *what)
 /* /proc/PID/stat: identity and the mm layout fields. */
 static int dump_stat(struct dump_ctx *ctx, Capcr__Task *t)
 {
-	char path[64], buf[2048];
-	unsigned long long f[64] = { 0 };
-	char *p, comm[64];
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", ctx->pid);
-	if (proc_read_small(path, buf, sizeof(buf)) < 0)
-		return DUMP_FAIL(ctx, "process %d exited during the dump",
-				 ctx->pid);
-	p = strrchr(buf, ')');
-	char *c = strchr(buf, '(');
-	if (!p || !c)
-		return DUMP_FAIL(ctx, "cannot parse %s", path);
-	snprintf(comm, sizeof(comm), "%.*s", (int)(p - c - 1), c + 1);
-	/* Fields from 3 (state) on; f[n] is field n. */
-	p += 2;
-	for (int n = 3; n < 64 && *p; n++) {
-		if (n == 3) {
-			p++;
-		} else {
-			f[n] = strtoull(p, &p, 10);
-		}
-		while (*p == ' ')
-			p++;
-	}
+	if (proc_stat_read(ctx->pid, 0, &st) < 0)
+		return errno == EBADMSG
+			       ? DUMP_FAIL(ctx, "cannot parse /proc/%d/stat",
+					   ctx->pid)
+			       : DUMP_FAIL(ctx, "process %d exited during the "
+						"dump", ctx->pid);
 	t->pid = ctx->pid;
-	t->ppid = (int32_t)f[4];
-	t->pgid = (int32_t)f[5];
-	t->sid = (int32_t)f[6];
-	t->comm = arena_strdup(ctx->arena, comm);
+	t->ppid = st.ppid;
+	t->pgid = st.pgrp;
+	t->sid = st.session;
+	t->comm = arena_strdup(ctx->arena, st.comm);
 	t->has_exit_signal = 1;
-	t->exit_signal = (uint32_t)f[38];
+	t->exit_signal = (uint32_t)st.exit_signal;
 	Capcr__MmLayout *m = ARENA_NEW(ctx->arena, Capcr__MmLayout);
 	capcr__mm_layout__init(m);
-	m->start_code = f[26];
-	m->end_code = f[27];
-	m->start_stack = f[28];
-	m->start_data = f[45];
-	m->end_data = f[46];
-	m->start_brk = f[47];
-	m->arg_start = f[48];
-	m->arg_end = f[49];
-	m->env_start = f[50];
-	m->env_end = f[51];
+	m->start_code = st.start_code;
+	m->end_code = st.end_code;
+	m->start_stack = st.start_stack;
+	m->start_data = st.start_data;
+	m->end_data = st.end_data;
+	m->start_brk = st.start_brk;
+	m->arg_start = st.arg_start;
+	m->arg_end = st.arg_end;
+	m->env_start = st.env_start;
+	m->env_end = st.env_end;
 	t->mm = m;
 	return 0;
 }

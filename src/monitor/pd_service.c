@@ -16,6 +16,7 @@
 
 #include "../common/log.h"
 #include "../common/pd_proto.h"
+#include "../common/proc.h"
 #include "region.h"
 
 int pd_service_start(struct pd_service *s, int mode, const char *name)
@@ -91,23 +92,12 @@ static int in_tree(pid_t pid)
 	pid_t self = getpid();
 
 	for (int depth = 0; pid > 1 && depth < 4096; depth++) {
-		char path[64], buf[512];
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
+		struct proc_stat st;
+		if (proc_stat_read(pid, 0, &st) < 0 || st.nfields < 4)
 			return 0;
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			return 0;
-		buf[n] = 0;
-		char *p = strrchr(buf, ')'); /* comm may hold anything */
-		int ppid;
-		if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
-			return 0;
-		if (ppid == self)
+		if (st.ppid == self)
 			return 1;
-		pid = ppid;
+		pid = st.ppid;
 	}
 	return 0;
 }

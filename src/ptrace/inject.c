@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "inject.h"
 #include "rescue.h"
+#include "../common/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,21 +33,12 @@
  * and those may be tracees waiting for us to reap them). */
 static int tracee_dead(pid_t tid)
 {
-	char path[64], buf[512];
-	int fd, n;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+	/* Any other error: not known, the caller looks again. */
+	if (proc_stat_read(tid, 0, &st) < 0)
 		return errno == ENOENT || errno == ESRCH;
-	n = (int)read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n < 0)
-		return 0; /* not known: the caller looks again */
-	if (n == 0)
-		return 1;
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+	return st.state == 'Z' || st.state == 'X';
 }
 
 void tracer_init(void)
