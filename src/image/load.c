@@ -89,8 +89,14 @@ static int load(struct image *img, struct image_set *s,
 	return 0;
 }
 
-int image_set_load(struct image *img, const char *dir, struct image_set *s,
-		   char *why, size_t wl)
+/* Open dir's inventory, read with loader the files it lists (found by
+ * name in a sorted copy of the list), then check them with check. */
+static int load_and_check(struct image *img, const char *dir,
+			  struct image_set *s,
+			  int (*loader)(struct image *, struct image_set *,
+					Capcr__ImageFile **, char *, size_t),
+			  int (*check)(const struct image_set *, char *, size_t),
+			  char *why, size_t wl)
 {
 	Capcr__ImageFile **sorted;
 	int r;
@@ -101,11 +107,19 @@ int image_set_load(struct image *img, const char *dir, struct image_set *s,
 	sorted = malloc((s->inv->n_files + 1) * sizeof(*sorted));
 	if (!sorted)
 		return snprintf(why, wl, "out of memory"), -1;
-	memcpy(sorted, s->inv->files, s->inv->n_files * sizeof(*sorted));
+	if (s->inv->n_files)
+		memcpy(sorted, s->inv->files,
+		       s->inv->n_files * sizeof(*sorted));
 	qsort(sorted, s->inv->n_files, sizeof(*sorted), by_name);
-	r = load(img, s, sorted, why, wl);
+	r = loader(img, s, sorted, why, wl);
 	free(sorted);
-	return r < 0 ? -1 : image_set_validate(s, why, wl);
+	return r < 0 ? -1 : check(s, why, wl);
+}
+
+int image_set_load(struct image *img, const char *dir, struct image_set *s,
+		   char *why, size_t wl)
+{
+	return load_and_check(img, dir, s, load, image_set_validate, why, wl);
 }
 
 static int load_mem(struct image *img, struct image_set *s,
@@ -134,22 +148,8 @@ static int load_mem(struct image *img, struct image_set *s,
 int image_mem_load(struct image *img, const char *dir, struct image_set *s,
 		   char *why, size_t wl)
 {
-	Capcr__ImageFile **sorted;
-	int r;
-
-	memset(s, 0, sizeof(*s));
-	if (image_open(img, dir, &s->inv, why, wl) < 0)
-		return -1;
-	sorted = malloc((s->inv->n_files + 1) * sizeof(*sorted));
-	if (!sorted)
-		return snprintf(why, wl, "out of memory"), -1;
-	if (s->inv->n_files)
-		memcpy(sorted, s->inv->files,
-		       s->inv->n_files * sizeof(*sorted));
-	qsort(sorted, s->inv->n_files, sizeof(*sorted), by_name);
-	r = load_mem(img, s, sorted, why, wl);
-	free(sorted);
-	return r < 0 ? -1 : image_mem_validate(s, why, wl);
+	return load_and_check(img, dir, s, load_mem, image_mem_validate, why,
+			      wl);
 }
 
 void image_set_free(struct image_set *s)
