@@ -11,15 +11,8 @@
 
 long page_lazy_find(const struct page_read *pr, uint64_t addr)
 {
-	size_t lo = 0, hi = pr->nsegs;
+	size_t lo = page_read_first_after(pr, addr);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (pr->segs[mid].vaddr + pr->segs[mid].len <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
 	return lo < pr->nsegs && pr->segs[lo].vaddr <= addr ? (long)lo : -1;
 }
 

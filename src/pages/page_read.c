@@ -175,20 +175,24 @@ int page_read_open(struct page_read *pr, struct image *img,
 	return 0;
 }
 
-int page_read_fill(const struct page_read *pr, uint64_t start, uint64_t end,
-		   page_fill_fn fill, void *arg)
+size_t page_read_first_after(const struct page_read *pr, uint64_t addr)
 {
 	size_t lo = 0, hi = pr->nsegs;
 
-	/* the first piece ending after start */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (pr->segs[mid].vaddr + pr->segs[mid].len <= start)
+		if (pr->segs[mid].vaddr + pr->segs[mid].len <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	for (size_t i = lo; i < pr->nsegs && pr->segs[i].vaddr < end; i++) {
+	return lo;
+}
+
+int page_read_fill(const struct page_read *pr, uint64_t start, uint64_t end,
+		   page_fill_fn fill, void *arg)
+{
+	for (size_t i = page_read_first_after(pr, start); i < pr->nsegs && pr->segs[i].vaddr < end; i++) {
 		const struct page_seg *s = &pr->segs[i];
 		uint64_t a = s->vaddr > start ? s->vaddr : start;
 		uint64_t b = s->vaddr + s->len < end ? s->vaddr + s->len : end;

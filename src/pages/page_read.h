@@ -52,6 +52,10 @@ int page_read_open(struct page_read *pr, struct image *img,
 typedef int (*page_fill_fn)(void *arg, int fd, uint64_t vaddr, uint64_t len,
 			    uint64_t off);
 
+/* The index of the first piece ending after addr (nsegs if none): the
+ * one holding addr, or the next after it. */
+size_t page_read_first_after(const struct page_read *pr, uint64_t addr);
+
 /* Fill [start, end), which saved pages cover, through fill. */
 int page_read_fill(const struct page_read *pr, uint64_t start, uint64_t end,
 		   page_fill_fn fill, void *arg);
