@@ -281,6 +281,22 @@ stats3() {
 		}'
 }
 
+# target_check OUT PID WHAT: bench/cr fill (PID, its output OUT) checks
+# all its memory (SIGUSR1); fails the bench unless it answers "ok".
+target_check() {
+	n=$(grep -c '^check ' "$1" || true)
+	kill -USR1 "$2"
+	i=0
+	while [ "$(grep -c '^check ' "$1" || true)" -le "$n" ]; do
+		i=$((i + 1))
+		[ "$i" -le 3000 ] && kill -0 "$2" 2>/dev/null ||
+			cr_fail "the $3 target did not answer its check"
+		sleep 0.02
+	done
+	tail -n 1 "$1" | grep -q ' ok$' ||
+		cr_fail "the $3 target's memory is wrong: $(tail -n 1 "$1")"
+}
+
 # lazy_server_up PID: PID (a capcr restore --lazy-pages) still has its
 # page server (capcr-lazy) as a child.
 lazy_server_up() {
@@ -436,17 +452,7 @@ section_cr() {
 			awk -v m="$ms" 'BEGIN { printf "%.6f\n", m / 1e3 }' >>"$d/restore.$mib"
 
 			# The restored process checks all its memory.
-			n=$(grep -c '^check ' "$out" || true)
-			kill -USR1 "$pid"
-			i=0
-			while [ "$(grep -c '^check ' "$out" || true)" -le "$n" ]; do
-				i=$((i + 1))
-				[ "$i" -le 3000 ] && kill -0 "$pid" 2>/dev/null ||
-					cr_fail "the restored $mib MiB target did not answer its check"
-				sleep 0.02
-			done
-			tail -n 1 "$out" | grep -q ' ok$' ||
-				cr_fail "the restored $mib MiB target's memory is wrong: $(tail -n 1 "$out")"
+			target_check "$out" "$pid" "restored $mib MiB"
 			rm -rf "$img"
 
 			# Lazy: dumped again, restored with --lazy-pages: the
@@ -464,17 +470,7 @@ section_cr() {
 				cr_fail "capcr restore --lazy-pages of $mib MiB failed: $(cat "$log")"
 			sed -n 's/.*restored .* in \([0-9.]*\) ms.*/\1/p' "$log" | head -n 1 |
 				awk '{ printf "%.6f\n", $1 / 1e3 }' >>"$d/lazy.$mib"
-			n=$(grep -c '^check ' "$out" || true)
-			kill -USR1 "$pid"
-			i=0
-			while [ "$(grep -c '^check ' "$out" || true)" -le "$n" ]; do
-				i=$((i + 1))
-				[ "$i" -le 3000 ] && kill -0 "$pid" 2>/dev/null ||
-					cr_fail "the lazily restored $mib MiB target did not answer its check"
-				sleep 0.02
-			done
-			tail -n 1 "$out" | grep -q ' ok$' ||
-				cr_fail "the lazily restored $mib MiB target's memory is wrong: $(tail -n 1 "$out")"
+			target_check "$out" "$pid" "lazily restored $mib MiB"
 			# Until its page server is done (every page in), so the
 			# next round's dump finds no userfaultfd registered.
 			i=0
